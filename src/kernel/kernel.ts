@@ -1,0 +1,163 @@
+/**
+ * The one seam between weft and the Linux networking stack. Backends compute desired state
+ * and call these methods; only `kernel/linux/` speaks netlink, and `MemoryKernel` is its twin
+ * for unit tests. Values in, values out; one `family` parameter instead of V4/V6 twins.
+ *
+ * Semantics (both implementations): `create*` fails with EEXIST when the object exists;
+ * `replace*` creates or overwrites; `delete*` fails with ENOENT when the object is absent;
+ * a route, address, neighbour or FDB entry must name an existing link (ENODEV otherwise).
+ * Failures are `KernelError`s carrying the errno name, the operation and the object.
+ */
+import type { Family, IpAddr, IpNet } from '../ip/ip.ts'
+
+export interface VxlanAttrs {
+  /** VXLAN network identifier. */
+  readonly vni: number
+  /** UDP destination port; 0 leaves the kernel default (8472). */
+  readonly port: number
+  /** Source address of encapsulated packets (the host's public IP). */
+  readonly local?: IpAddr
+  /** Underlay device index (`dev`). */
+  readonly parentIndex?: number
+  readonly learning: boolean
+  /** Group Based Policy extension. */
+  readonly gbp: boolean
+}
+
+export interface Link {
+  readonly index: number
+  readonly name: string
+  /** rtnetlink kind: 'vxlan', 'tun', 'veth', 'bridge', 'dummy', ... ; undefined for a plain device. */
+  readonly kind?: string
+  readonly mtu: number
+  /** Lower-case colon form, e.g. 'c6:d2:32:6f:8f:44'; undefined for a TUN device. */
+  readonly mac?: string
+  readonly up: boolean
+  readonly vxlan?: VxlanAttrs
+}
+
+export interface VxlanSpec extends VxlanAttrs {
+  readonly name: string
+  readonly mtu?: number
+  readonly mac?: string
+}
+
+export interface Addr {
+  readonly index: number
+  readonly ip: IpAddr
+  readonly prefix: number
+  /** 'global' (0), 'link' (253), 'host' (254). */
+  readonly scope?: RouteScope
+}
+
+export type RouteScope = 'universe' | 'link' | 'host'
+export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'local'
+
+export interface Route {
+  readonly dst: IpNet
+  readonly gateway?: IpAddr
+  /** Output device index. */
+  readonly index?: number
+  readonly onlink?: boolean
+  readonly scope?: RouteScope
+  /** Default 'unicast'. */
+  readonly type?: RouteType
+  /** Default main (254). */
+  readonly table?: number
+  readonly src?: IpAddr
+  readonly metric?: number
+}
+
+export interface RouteFilter {
+  readonly family: Family
+  readonly index?: number
+  readonly table?: number
+  readonly type?: RouteType
+  readonly dst?: IpNet
+}
+
+export type NeighState = 'permanent' | 'reachable' | 'stale' | 'noarp' | 'failed' | 'incomplete' | 'delay' | 'probe' | 'none'
+
+export interface Neigh {
+  readonly index: number
+  readonly ip: IpAddr
+  readonly mac?: string
+  readonly state?: NeighState
+}
+
+/** A bridge forwarding-database entry (AF_BRIDGE), e.g. a VTEP's MAC → remote public IP. */
+export interface FdbEntry {
+  readonly index: number
+  readonly mac: string
+  /** Remote VTEP address (vxlan). */
+  readonly dst?: IpAddr
+  /** NTF_SELF: program the device itself, as `bridge fdb ... self`. Default true. */
+  readonly self?: boolean
+  readonly state?: NeighState
+}
+
+export interface TunSpec {
+  readonly name: string
+  readonly multiQueue?: boolean
+  /** Number of queues to open (multi-queue only); default 1. */
+  readonly queues?: number
+}
+
+/** An open TUN device: closing every fd removes a non-persistent device. */
+export interface TunDevice {
+  readonly name: string
+  readonly index: number
+  /** One non-blocking file descriptor per queue. */
+  readonly fds: readonly number[]
+  close(): void
+}
+
+export type KernelEvent =
+  | { readonly kind: 'link'; readonly action: 'new' | 'del'; readonly link: Link }
+  | { readonly kind: 'addr'; readonly action: 'new' | 'del'; readonly addr: Addr }
+  | { readonly kind: 'route'; readonly action: 'new' | 'del'; readonly route: Route }
+  | { readonly kind: 'neigh'; readonly action: 'new' | 'del'; readonly neigh: Neigh }
+  | { readonly kind: 'fdb'; readonly action: 'new' | 'del'; readonly fdb: FdbEntry }
+
+export type KernelEventKind = KernelEvent['kind']
+
+export interface Kernel {
+  getLink(name: string): Promise<Link | undefined>
+  getLinkByIndex(index: number): Promise<Link | undefined>
+  listLinks(): Promise<Link[]>
+  createVxlan(spec: VxlanSpec): Promise<Link>
+  /** Opens (creating if needed) a TUN device with IFF_TUN|IFF_NO_PI. */
+  openTun(spec: TunSpec): Promise<TunDevice>
+  setLink(index: number, change: { up?: boolean; mtu?: number; mac?: string }): Promise<void>
+  deleteLink(index: number): Promise<void>
+
+  replaceAddr(addr: Addr): Promise<void>
+  deleteAddr(addr: Addr): Promise<void>
+  listAddrs(family: Family, index?: number): Promise<Addr[]>
+
+  replaceRoute(route: Route): Promise<void>
+  deleteRoute(route: Route): Promise<void>
+  listRoutes(filter: RouteFilter): Promise<Route[]>
+  /** `ip route get`: the route the kernel would use for `dst`. */
+  routeGet(dst: IpAddr): Promise<Route>
+
+  replaceNeigh(neigh: Neigh): Promise<void>
+  deleteNeigh(neigh: Neigh): Promise<void>
+  listNeighs(family: Family, index?: number): Promise<Neigh[]>
+
+  /** `bridge fdb replace`. */
+  replaceFdb(entry: FdbEntry): Promise<void>
+  /** `bridge fdb append` (several dsts for one MAC). */
+  appendFdb(entry: FdbEntry): Promise<void>
+  deleteFdb(entry: FdbEntry): Promise<void>
+  listFdb(index?: number): Promise<FdbEntry[]>
+
+  /** Path below /proc/sys, e.g. 'net/ipv6/conf/flannel.1/accept_ra'. */
+  setSysctl(path: string, value: string): Promise<void>
+  getSysctl(path: string): Promise<string | undefined>
+
+  /** Notifications for the given kinds until the signal aborts. */
+  subscribe(kinds: readonly KernelEventKind[], onEvent: (event: KernelEvent) => void, signal: AbortSignal): Promise<void>
+
+  close(): void
+}
