@@ -43,6 +43,7 @@ export class FakeClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason)
+      if (ms <= 0) return resolve()
       const sleeper: Sleeper = { at: this.current + ms, resolve }
       this.sleepers.push(sleeper)
       signal?.addEventListener(

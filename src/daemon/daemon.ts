@@ -1,0 +1,145 @@
+/**
+ * The composition root: flannel's start-up sequence (reference §0) as small steps over injected
+ * parts. Nothing here touches the OS directly; `cli/weftd.ts` builds the real parts.
+ */
+import type { Backend, BackendDefinition, ExternalInterface, Network } from '../backend/backend.ts'
+import type { Family } from '../ip/ip.ts'
+import type { NetworkConfig } from '../config/network-config.ts'
+import type { Kernel } from '../kernel/kernel.ts'
+import type { Lease } from '../lease/lease.ts'
+import type { Logger } from '../log/logger.ts'
+import type { SubnetManager } from '../subnet/subnet-manager.ts'
+import type { Clock } from '../util/clock.ts'
+import { WeftError, errorMessage, isWeftError } from '../errors.ts'
+import { isAbort } from '../util/abort.ts'
+import { keepLease } from './lease-renewer.ts'
+import { formatCidr, formatIp } from '../ip/ip.ts'
+
+export interface DaemonSettings {
+  readonly subnetFile: string
+  readonly renewMarginMinutes: number
+  readonly ipMasq: boolean
+  /** Delay between attempts to read the network config (flannel: 1 s). */
+  readonly configRetryMs?: number
+}
+
+export interface SubnetEnvInput {
+  readonly config: NetworkConfig
+  readonly lease: Lease
+  readonly mtu: number
+  readonly ipMasq: boolean
+}
+
+export interface DaemonParts {
+  readonly subnetManager: SubnetManager
+  readonly kernel: Kernel
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly backendDefinition: (type: string) => BackendDefinition | undefined
+  /** Chooses the underlay interface for the enabled families. */
+  readonly selectInterface: (families: readonly Family[]) => Promise<ExternalInterface>
+  /** Writes subnet.env for CNI (atomic). */
+  readonly writeSubnetEnv: (input: SubnetEnvInput) => Promise<void>
+  /** Pre-flight checks that may warn or refuse (br_netfilter); optional. */
+  readonly preflight?: (config: NetworkConfig) => Promise<void>
+  /** Masquerade/forward rules, blackhole route: resolves once applied, keeps resyncing until abort. */
+  readonly trafficRules?: (config: NetworkConfig, lease: Lease, signal: AbortSignal) => Promise<{ running: Promise<void> }>
+  /** Called once subnet.env is written (readiness). */
+  readonly onReady?: () => void
+}
+
+export type DaemonOutcome = 'stopped' | 'lease-revoked'
+
+/** Runs until the signal aborts (resolves 'stopped') or our lease is revoked; rejects on fatal errors. */
+export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, signal: AbortSignal): Promise<DaemonOutcome> {
+  const log = parts.logger
+  const config = await fetchConfig(settings, parts, signal)
+  const families = enabledFamilies(config)
+  await parts.preflight?.(config)
+  const extIface = await parts.selectInterface(families)
+  log.info('using interface', { name: extIface.name, address: extIface.ifaceAddr && formatIp(extIface.ifaceAddr), publicIP: extIface.extAddr && formatIp(extIface.extAddr) })
+
+  const network = await registerNetwork(config, extIface, parts, signal)
+  const lease = network.lease
+  log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu })
+
+  const inner = new AbortController()
+  const stopInner = (): void => inner.abort(signal.reason)
+  signal.addEventListener('abort', stopInner, { once: true })
+  const tasks: Promise<unknown>[] = []
+  try {
+    const rules = await parts.trafficRules?.(config, lease, inner.signal)
+    if (rules) tasks.push(rules.running)
+    try {
+      await parts.writeSubnetEnv({ config, lease, mtu: network.mtu, ipMasq: settings.ipMasq })
+      parts.onReady?.()
+    } catch (err) {
+      // flannel treats this as a warning: the data plane works, only CNI lacks its file.
+      log.warn('failed to write subnet file', { path: settings.subnetFile }, err)
+    }
+    tasks.push(network.run(inner.signal))
+    const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
+    tasks.push(keeper)
+    log.info('running', { backend: config.backend.type })
+    await Promise.race(tasks.map((t) => t.then(() => { if (!inner.signal.aborted) throw new WeftError('KERNEL_OP_FAILED', 'a daemon task ended unexpectedly') })))
+    return 'stopped'
+  } catch (err) {
+    if (isWeftError(err, 'LEASE_REVOKED')) {
+      log.warn('lease has been revoked; shutting down daemon')
+      return 'lease-revoked'
+    }
+    if (isAbort(err, inner.signal) || signal.aborted) return 'stopped'
+    throw err
+  } finally {
+    signal.removeEventListener('abort', stopInner)
+    inner.abort(new Error('daemon stopping'))
+    // Let every task observe the abort before the caller closes shared resources.
+    await Promise.allSettled(tasks)
+  }
+}
+
+/** flannel retries the config read every second forever: the config may be written after start. */
+async function fetchConfig(settings: DaemonSettings, parts: DaemonParts, signal: AbortSignal): Promise<NetworkConfig> {
+  let lastMessage = ''
+  for (;;) {
+    try {
+      return await parts.subnetManager.getNetworkConfig(signal)
+    } catch (err) {
+      if (signal.aborted) throw signal.reason
+      const message = errorMessage(err)
+      if (message !== lastMessage) {
+        parts.logger.error('failed to retrieve network config; retrying', { retryInMs: settings.configRetryMs ?? 1000 }, err)
+        lastMessage = message
+      }
+      await parts.clock.sleep(settings.configRetryMs ?? 1000, signal)
+    }
+  }
+}
+
+export function enabledFamilies(config: NetworkConfig): Family[] {
+  const families: Family[] = []
+  if (config.enableIPv4) families.push(4)
+  if (config.enableIPv6) families.push(6)
+  if (families.length === 0) throw new WeftError('CONFIG_INVALID', 'EnableIPv4 and EnableIPv6 are both false: none defined stack')
+  return families
+}
+
+async function registerNetwork(config: NetworkConfig, extIface: ExternalInterface, parts: DaemonParts, signal: AbortSignal): Promise<Network> {
+  const definition = parts.backendDefinition(config.backend.type)
+  if (!definition) throw new WeftError('BACKEND_UNKNOWN', `unknown backend type "${config.backend.type}"`)
+  const factory = await definition.load()
+  const backend: Backend = factory(config.backend.options, {
+    subnetManager: parts.subnetManager,
+    extIface,
+    kernel: parts.kernel,
+    logger: parts.logger.child({ component: `backend/${config.backend.type}` }),
+    clock: parts.clock,
+  })
+  try {
+    return await backend.registerNetwork(config, signal)
+  } catch (err) {
+    if (signal.aborted) throw signal.reason
+    if (isWeftError(err)) throw err
+    throw new WeftError('KERNEL_OP_FAILED', `failed to register network: ${errorMessage(err)}`, { cause: err })
+  }
+}
