@@ -1,0 +1,38 @@
+/**
+ * alloc backend (flannel pkg/backend/alloc): only acquires a subnet lease for this host and
+ * programs nothing. Something else (a cloud route controller, a CNI chain) does the routing;
+ * weft just hands out non-overlapping subnets and writes subnet.env.
+ */
+import type { Backend, BackendDeps, Network } from '../backend.ts'
+import type { NetworkConfig } from '../../config/network-config.ts'
+import type { LeaseAttrs } from '../../lease/lease.ts'
+import type { AllocOptions } from './alloc-options.ts'
+
+/** Factory: `(options, deps) => Backend`, as every backend in the registry. */
+export function alloc(_options: AllocOptions, deps: BackendDeps): Backend {
+  return {
+    type: 'alloc',
+    async registerNetwork(config: NetworkConfig, signal: AbortSignal): Promise<Network> {
+      const { extIface } = deps
+      const attrs: LeaseAttrs = {
+        ...(config.enableIPv4 && extIface.extAddr ? { publicIP: extIface.extAddr } : {}),
+        ...(config.enableIPv6 && extIface.extV6Addr ? { publicIPv6: extIface.extV6Addr } : {}),
+        // flannel's alloc writes no BackendType; peers of other types ignore these leases.
+        backendType: '',
+      }
+      const lease = await deps.subnetManager.acquireLease(config, attrs, signal)
+      deps.logger.child({ component: 'backend/alloc' }).info('lease acquired', { backend: 'alloc' })
+      return {
+        lease,
+        mtu: extIface.mtu,
+        run: (runSignal) => waitForAbort(runSignal),
+      }
+    },
+  }
+}
+
+/** No data path: resolves once the signal aborts. */
+function waitForAbort(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}

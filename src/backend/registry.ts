@@ -1,0 +1,43 @@
+/**
+ * The explicit backend registry (flannel pkg/backend/manager.go keeps a map keyed by the
+ * lower-cased type, filled by init() side effects; here it is one literal map). Each entry's
+ * option parser is small and loaded eagerly so the config is validated before any side effect;
+ * the implementation is imported lazily by `load()`.
+ *
+ * To add a backend: one line in `backendRegistry`, `define(type, parseOptions, load)`.
+ */
+import { WeftError } from '../errors.ts'
+import type { Backend, BackendDefinition, BackendDeps } from './backend.ts'
+import type { OptionSection } from '../config/backend-options.ts'
+import { parseAllocOptions } from './alloc/alloc-options.ts'
+import { parseHostGwOptions } from './host-gw/host-gw-options.ts'
+import { parseUdpOptions } from './udp/udp-options.ts'
+import { parseVxlanOptions } from './vxlan/vxlan-options.ts'
+
+/** Map from lower-cased flannel type string to its definition. */
+export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
+
+type Factory<O> = (options: O, deps: BackendDeps) => Backend
+
+/** Builds a definition; erases the option type so differently-typed backends share one map. */
+export function define<O>(type: string, parseOptions: (section: OptionSection) => O, load: () => Promise<Factory<O>>): BackendDefinition {
+  return Object.freeze({ type, parseOptions, load: load as () => Promise<Factory<unknown>> })
+}
+
+/** `load` for a backend whose implementation is not in the tree yet. */
+function notBuilt(type: string): () => Promise<never> {
+  return () => Promise.reject(new WeftError('BACKEND_UNSUPPORTED', `backend ${type} is not built yet`, { details: { type } }))
+}
+
+/** Every backend weft knows, in the order listed to operators. */
+export const backendRegistry: BackendRegistry = Object.freeze({
+  alloc: define('alloc', parseAllocOptions, () => import('./alloc/alloc.ts').then((m) => m.alloc)),
+  'host-gw': define('host-gw', parseHostGwOptions, notBuilt('host-gw')),
+  udp: define('udp', parseUdpOptions, notBuilt('udp')),
+  vxlan: define('vxlan', parseVxlanOptions, notBuilt('vxlan')),
+})
+
+/** The registry's type strings, in declaration order (used in "expected one of ..." messages). */
+export function knownBackendTypes(registry: BackendRegistry = backendRegistry): string[] {
+  return Object.keys(registry)
+}
