@@ -1,0 +1,127 @@
+/**
+ * Checks a remote lease before any of it reaches the kernel (pure). flannel programs whatever
+ * the store says; a lease that overlaps our own subnet or names our own address as its gateway
+ * would hijack local traffic, so weft refuses it and says why.
+ */
+import type { Family, IpAddr, IpNet } from '../ip/ip.ts'
+import type { Lease } from '../lease/lease.ts'
+import { formatCidr, formatIp, ipEqual, isUnicast, netContainsNet, netMask, netOverlaps } from '../ip/ip.ts'
+
+export interface LeaseCheckContext {
+  /** Our backend type: leases of another type are ignored, not programmed. */
+  readonly backendType: string
+  /** Enabled families; the first one keys the lease. */
+  readonly families: readonly Family[]
+  /** The flannel Network per enabled family. */
+  readonly networks: Readonly<Partial<Record<Family, IpNet>>>
+  /** This host's lease (subnets and public addresses). */
+  readonly own: Lease
+}
+
+/** `ignored` = another backend's lease (a warning, not an error); `invalid` = refused with a reason. */
+export type LeaseVerdict = { readonly ok: true } | { readonly ok: false; readonly ignored: boolean; readonly reason: string }
+
+export const familyName = (family: Family): string => (family === 4 ? 'IPv4' : 'IPv6')
+
+export function subnetOf(lease: Lease, family: Family): IpNet | undefined {
+  return family === 4 ? lease.subnet : lease.ipv6Subnet
+}
+
+export function publicIpOf(lease: Lease, family: Family): IpAddr | undefined {
+  return family === 4 ? lease.attrs.publicIP : lease.attrs.publicIPv6
+}
+
+/** The key a peer is tracked under: its subnet in the first enabled family (flannel's subnet key). */
+export function leaseKey(lease: Lease, families: readonly Family[]): string | undefined {
+  const first = families[0]
+  const net = first === undefined ? undefined : subnetOf(lease, first)
+  return net && formatCidr(net)
+}
+
+/** Families of `lease` that carry a subnet and are enabled here. */
+export function leaseFamilies(lease: Lease, families: readonly Family[]): Family[] {
+  return families.filter((f) => subnetOf(lease, f) !== undefined)
+}
+
+/**
+ * Subnets of accepted peers, for overlap checks that stay fast with thousands of peers:
+ * buckets per (family, prefix) keyed by network address, so a same-size lookup is O(1).
+ */
+export class SubnetIndex {
+  private readonly buckets = new Map<string, Map<bigint, string>>()
+
+  add(net: IpNet, owner: string): void {
+    const id = `${net.family}/${net.prefix}`
+    let bucket = this.buckets.get(id)
+    if (!bucket) this.buckets.set(id, (bucket = new Map()))
+    bucket.set(net.addr, owner)
+  }
+
+  delete(net: IpNet, owner: string): void {
+    const bucket = this.buckets.get(`${net.family}/${net.prefix}`)
+    if (bucket?.get(net.addr) === owner) bucket.delete(net.addr)
+  }
+
+  /** Owner of an indexed subnet overlapping `net`, other than `except`. */
+  findOverlap(net: IpNet, except: string): string | undefined {
+    for (const [id, bucket] of this.buckets) {
+      const [fam, pre] = id.split('/').map(Number) as [number, number]
+      if (fam !== net.family || bucket.size === 0) continue
+      if (pre <= net.prefix) {
+        // A bigger (or equal) indexed subnet can contain `net`: mask and look it up.
+        const owner = bucket.get(net.addr & netMask(net.family, pre))
+        if (owner !== undefined && owner !== except) return owner
+        continue
+      }
+      // Smaller indexed subnets inside `net` (rare: mixed subnet sizes).
+      for (const [addr, owner] of bucket) {
+        if (owner !== except && netOverlaps(net, { family: net.family, addr, prefix: pre })) return owner
+      }
+    }
+    return undefined
+  }
+}
+
+/**
+ * Decides whether a remote lease may be programmed. `accepted` indexes the peers already
+ * programmed (their key is `leaseKey`); a lease never conflicts with its own earlier version.
+ */
+export function checkLease(ctx: LeaseCheckContext, lease: Lease, accepted: SubnetIndex): LeaseVerdict {
+  if (lease.attrs.backendType !== ctx.backendType) {
+    return { ok: false, ignored: true, reason: `lease has backend type "${lease.attrs.backendType}", not "${ctx.backendType}"` }
+  }
+  const key = leaseKey(lease, ctx.families)
+  const first = ctx.families[0]
+  if (key === undefined || first === undefined) {
+    return invalid(`lease has no ${familyName(first ?? 4)} subnet`)
+  }
+  for (const family of leaseFamilies(lease, ctx.families)) {
+    const subnet = subnetOf(lease, family) as IpNet
+    const name = familyName(family)
+    const network = ctx.networks[family]
+    if (network && !netContainsNet(network, subnet)) {
+      return invalid(`${name} subnet ${formatCidr(subnet)} is outside the network ${formatCidr(network)}`)
+    }
+    const ownSubnet = subnetOf(ctx.own, family)
+    if (ownSubnet && netOverlaps(ownSubnet, subnet)) {
+      return invalid(`${name} subnet ${formatCidr(subnet)} overlaps this host's subnet ${formatCidr(ownSubnet)}`)
+    }
+    const other = accepted.findOverlap(subnet, key)
+    if (other !== undefined) {
+      return invalid(`${name} subnet ${formatCidr(subnet)} overlaps the lease of ${other}`)
+    }
+    const publicIp = publicIpOf(lease, family)
+    if (!publicIp) return invalid(`lease has an ${name} subnet but no ${name} public IP`)
+    if (publicIp.family !== family || !isUnicast(publicIp)) {
+      return invalid(`public IP ${formatIp(publicIp)} is not a unicast ${name} address`)
+    }
+    if (ipEqual(publicIp, publicIpOf(ctx.own, family))) {
+      return invalid(`public IP ${formatIp(publicIp)} is this host's own public IP`)
+    }
+  }
+  return { ok: true }
+}
+
+function invalid(reason: string): LeaseVerdict {
+  return { ok: false, ignored: false, reason }
+}
