@@ -1,0 +1,11 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseHostGwOptions } from '../../../../src/backend/host-gw/host-gw-options.ts'
+import { parseAllocOptions } from '../../../../src/backend/alloc/alloc-options.ts'
+
+test('host-gw and alloc take no options', () => {
+  assert.deepEqual(parseHostGwOptions({}), {})
+  assert.deepEqual(parseAllocOptions({}), {})
+  assert.throws(() => parseHostGwOptions({ directrouting: true }), /Backend: unknown key "directrouting"; the host-gw backend takes no options besides Type/)
+  assert.throws(() => parseAllocOptions({ port: 1 }), /the alloc backend takes no options/)
+})
