@@ -13,6 +13,7 @@ import { parseAllocOptions } from './alloc/alloc-options.ts'
 import { parseHostGwOptions } from './host-gw/host-gw-options.ts'
 import { parseUdpOptions } from './udp/udp-options.ts'
 import { parseVxlanOptions } from './vxlan/vxlan-options.ts'
+import { parseAwsVpcOptions } from './aws-vpc/aws-vpc-options.ts'
 
 /** Map from lower-cased flannel type string to its definition. */
 export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
@@ -35,6 +36,7 @@ export const backendRegistry: BackendRegistry = Object.freeze({
   'host-gw': define('host-gw', parseHostGwOptions, notBuilt('host-gw')),
   udp: define('udp', parseUdpOptions, notBuilt('udp')),
   vxlan: define('vxlan', parseVxlanOptions, notBuilt('vxlan')),
+  'aws-vpc': define('aws-vpc', parseAwsVpcOptions, () => import('./aws-vpc/aws-vpc.ts').then((m) => m.awsVpc)),
 })
 
 /** The registry's type strings, in declaration order (used in "expected one of ..." messages). */
