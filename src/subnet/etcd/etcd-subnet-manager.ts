@@ -1,0 +1,194 @@
+/**
+ * SubnetManager over a Registry (flannel pkg/subnet/etcd/local_manager.go): acquire by reuse
+ * (same public IP), previous subnet, or random free subnet; create with a TTL lease; renew;
+ * and the lease watches. Improvements over flannel: a lost creation race is retried, a
+ * reservation stays a reservation, and watches never do a TTL lookup per key.
+ */
+import { WeftError, isWeftError } from '../../errors.ts'
+import { type IpNet, formatCidr, formatIp, ipEqual, netOverlaps } from '../../ip/ip.ts'
+import type { Lease, LeaseAttrs, LeaseWatchResult } from '../../lease/lease.ts'
+import { encodeLeaseAttrs } from '../../lease/lease-codec.ts'
+import { formatSubnetKey } from '../../lease/subnet-key.ts'
+import { type RandomFn, allocateSubnet, isSubnetCompatible } from '../../lease/subnet-allocator.ts'
+import type { Logger } from '../../log/logger.ts'
+import type { Clock } from '../../util/clock.ts'
+import type { FamilyConfig, NetworkConfig } from '../../config/network-config.ts'
+import type { SubnetManager } from '../subnet-manager.ts'
+import type { Registry, SubnetRecord } from './registry.ts'
+import { GarbageReporter, type ParsedEntry, parseEntry } from './lease-entries.ts'
+import { watchAllLeases, watchOwnLease } from './lease-watches.ts'
+
+/** flannel's subnetTTL: 24 h. */
+export const SUBNET_TTL_SECONDS = 86_400
+/** Attempts before a lost creation race is reported (flannel's raceRetries). */
+export const RACE_RETRIES = 10
+
+export interface EtcdSubnetManagerOptions {
+  readonly registry: Registry
+  /** etcd prefix, e.g. `/coreos.com/network`. */
+  readonly prefix: string
+  readonly logger: Logger
+  readonly clock: Clock
+  /** Parses and validates `<prefix>/config` (throws ConfigError). */
+  readonly parseConfig: (json: string) => NetworkConfig
+  /** FLANNEL_SUBNET / FLANNEL_IPV6_SUBNET from the previous subnet.env. */
+  readonly previousSubnet?: { readonly ipv4?: IpNet; readonly ipv6?: IpNet }
+  readonly random?: RandomFn
+  /** TTL of the etcd lease behind our key; default 24 h. */
+  readonly ttlSeconds?: number
+}
+
+export class EtcdSubnetManager implements SubnetManager {
+  readonly name = 'etcd'
+  private readonly registry: Registry
+  private readonly prefix: string
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly ttl: number
+  private readonly garbage: GarbageReporter
+
+  constructor(private readonly options: EtcdSubnetManagerOptions) {
+    this.registry = options.registry
+    this.prefix = options.prefix
+    this.logger = options.logger.child({ component: 'subnet/etcd' })
+    this.clock = options.clock
+    this.ttl = options.ttlSeconds ?? SUBNET_TTL_SECONDS
+    this.garbage = new GarbageReporter(this.logger)
+  }
+
+  async getNetworkConfig(signal: AbortSignal): Promise<NetworkConfig> {
+    const json = await this.registry.getConfig(this.prefix, signal)
+    if (json === undefined) {
+      // flannel's wording, which operators search for.
+      throw new WeftError('CONFIG_NOT_FOUND', 'flannel config not found in etcd store. Did you create your config using etcdv3 API?', {
+        details: { key: `${this.prefix}/config` },
+      })
+    }
+    return this.options.parseConfig(json)
+  }
+
+  async acquireLease(config: NetworkConfig, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
+    const v4 = config.ipv4
+    if (!config.enableIPv4 || !v4) {
+      throw new WeftError('CONFIG_INVALID', 'EnableIPv4: the etcd subnet manager needs an IPv4 network')
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.tryAcquire(config, v4, attrs, signal)
+      } catch (err) {
+        if (!isWeftError(err, 'LEASE_CONFLICT') || attempt >= RACE_RETRIES) {
+          if (isWeftError(err, 'LEASE_CONFLICT')) {
+            throw new WeftError('LEASE_CONFLICT', `failed to acquire lease: lost the creation race ${attempt} times`, { cause: err })
+          }
+          throw err
+        }
+        this.logger.info('subnet taken by another host meanwhile; retrying', { attempt }, err)
+      }
+    }
+  }
+
+  async renewLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
+    if (!lease.subnet) throw new WeftError('INVALID_INPUT', 'lease subnet: required by the etcd subnet manager')
+    const key = formatSubnetKey(lease.subnet, lease.ipv6Subnet)
+    const record = await this.registry.updateSubnet(this.prefix, key, encodeLeaseAttrs(lease.attrs), this.ttl, signal)
+    return this.withRecord(lease, record)
+  }
+
+  watchLeases(own: Lease | undefined, signal: AbortSignal): AsyncIterable<LeaseWatchResult> {
+    return watchAllLeases(this.watchDeps(), own, signal)
+  }
+
+  watchLease(own: Lease, signal: AbortSignal): AsyncIterable<LeaseWatchResult> {
+    if (!own.subnet) throw new WeftError('INVALID_INPUT', 'lease subnet: required by the etcd subnet manager')
+    return watchOwnLease(this.watchDeps(), formatSubnetKey(own.subnet, own.ipv6Subnet), own, signal)
+  }
+
+  async close(): Promise<void> {
+    await this.registry.close()
+  }
+
+  private watchDeps() {
+    return { registry: this.registry, prefix: this.prefix, logger: this.logger, clock: this.clock, garbage: this.garbage }
+  }
+
+  private async tryAcquire(config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
+    const listing = await this.registry.listSubnets(this.prefix, signal)
+    const entries = listing.entries.map((e) => parseEntry(e, this.garbage)).filter((e): e is ParsedEntry => e !== undefined)
+    const value = encodeLeaseAttrs(attrs)
+
+    const mine = entries.find((e) => e.lease && isOwnedBy(e.lease, attrs))
+    if (mine?.lease) {
+      const key = formatSubnetKey(mine.parts.subnet, mine.parts.ipv6Subnet)
+      if (this.isCompatible(config, mine.parts.subnet, mine.parts.ipv6Subnet)) {
+        this.logger.info('found lease for current public IP, reusing', { ...this.describe(mine.lease), publicIP: publicIPText(attrs) })
+        const record = await this.registry.updateSubnet(this.prefix, key, value, this.ttl, signal)
+        return this.withRecord({ ...mine.lease, attrs }, record)
+      }
+      this.logger.info('found incompatible lease for current public IP, deleting', { key })
+      await this.registry.deleteSubnet(this.prefix, key, signal)
+      entries.splice(entries.indexOf(mine), 1)
+    }
+
+    const takenV4 = entries.map((e) => e.parts.subnet)
+    const takenV6 = entries.flatMap((e) => (e.parts.ipv6Subnet ? [e.parts.ipv6Subnet] : []))
+    const subnet = this.pick('ipv4', v4, takenV4)
+    let ipv6Subnet: IpNet | undefined
+    if (config.enableIPv6 && config.ipv6) ipv6Subnet = this.pick('ipv6', config.ipv6, takenV6)
+
+    const key = formatSubnetKey(subnet, ipv6Subnet)
+    const record = await this.registry.createSubnet(this.prefix, key, value, this.ttl, signal)
+    const lease = this.withRecord({ subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), attrs }, record)
+    this.logger.info('allocated lease to current node', { ...this.describe(lease), publicIP: publicIPText(attrs) })
+    return lease
+  }
+
+  /** The previous subnet when it is still allowed and free, else a random free one. */
+  private pick(family: 'ipv4' | 'ipv6', config: FamilyConfig, taken: readonly IpNet[]): IpNet {
+    const previous = this.options.previousSubnet?.[family]
+    if (previous) {
+      if (!isSubnetCompatible(config, previous)) {
+        this.logger.info('previous subnet is outside the configured range; ignoring', { subnet: formatCidr(previous) })
+      } else if (taken.some((t) => netOverlaps(t, previous))) {
+        this.logger.info('previous subnet is taken by another host; ignoring', { subnet: formatCidr(previous) })
+      } else {
+        this.logger.info('reusing previous subnet', { subnet: formatCidr(previous) })
+        return previous
+      }
+    }
+    this.logger.info('picking subnet in range', { from: formatIp(config.subnetMin), to: formatIp(config.subnetMax) })
+    return allocateSubnet(config, taken, this.options.random)
+  }
+
+  private isCompatible(config: NetworkConfig, subnet: IpNet, ipv6Subnet: IpNet | undefined): boolean {
+    if (!config.ipv4 || !isSubnetCompatible(config.ipv4, subnet)) return false
+    if (!config.enableIPv6 || !config.ipv6) return ipv6Subnet === undefined
+    return ipv6Subnet !== undefined && isSubnetCompatible(config.ipv6, ipv6Subnet)
+  }
+
+  private withRecord(lease: Lease, record: SubnetRecord): Lease {
+    const { expiration: _old, ...rest } = lease
+    return {
+      ...rest,
+      ...(record.ttlSeconds === undefined ? {} : { expiration: this.clock.now() + record.ttlSeconds * 1000 }),
+      revision: record.modRevision,
+    }
+  }
+
+  private describe(lease: Lease): Record<string, string> {
+    return {
+      subnet: lease.subnet ? formatCidr(lease.subnet) : '',
+      ...(lease.ipv6Subnet ? { ipv6Subnet: formatCidr(lease.ipv6Subnet) } : {}),
+    }
+  }
+}
+
+/** flannel matches our old lease by the IPv4 public address (IPv6 when we have none). */
+function isOwnedBy(lease: Lease, attrs: LeaseAttrs): boolean {
+  if (attrs.publicIP) return ipEqual(lease.attrs.publicIP, attrs.publicIP)
+  return attrs.publicIPv6 !== undefined && ipEqual(lease.attrs.publicIPv6, attrs.publicIPv6)
+}
+
+function publicIPText(attrs: LeaseAttrs): string {
+  const ip = attrs.publicIP ?? attrs.publicIPv6
+  return ip ? formatIp(ip) : ''
+}
