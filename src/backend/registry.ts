@@ -33,7 +33,7 @@ function notBuilt(type: string): () => Promise<never> {
 /** Every backend weft knows, in the order listed to operators. */
 export const backendRegistry: BackendRegistry = Object.freeze({
   alloc: define('alloc', parseAllocOptions, () => import('./alloc/alloc.ts').then((m) => m.alloc)),
-  'host-gw': define('host-gw', parseHostGwOptions, notBuilt('host-gw')),
+  'host-gw': define('host-gw', parseHostGwOptions, () => import('./host-gw/host-gw.ts').then((m) => m.hostGw)),
   udp: define('udp', parseUdpOptions, notBuilt('udp')),
   vxlan: define('vxlan', parseVxlanOptions, notBuilt('vxlan')),
   'aws-vpc': define('aws-vpc', parseAwsVpcOptions, () => import('./aws-vpc/aws-vpc.ts').then((m) => m.awsVpc)),

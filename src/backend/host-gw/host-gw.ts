@@ -1,0 +1,95 @@
+/**
+ * host-gw backend (flannel pkg/backend/hostgw + route_network.go).
+ *
+ * Design notes:
+ * - Every host is a router for its own subnet: a peer's subnet is reached with a plain route via
+ *   the peer's public IP on the external interface. No encapsulation, so the MTU is the
+ *   interface's and throughput is the underlay's.
+ * - That only works when every peer is on-link (one L2 segment). flannel just fails to add the
+ *   route otherwise; weft asks the kernel (`ip route get <peer>`) first and refuses the peer
+ *   with a message that says host-gw needs L2 adjacency. The check is repeated by the periodic
+ *   route check, so a peer that becomes adjacent is programmed.
+ * - Behind NAT the advertised public IP is not an address peers can route to on-link, so the
+ *   backend refuses to start, with flannel's explanation.
+ * - The reconciliation (lease watch, validation, re-assert on netlink notifications and every
+ *   10 s, exact removal) is the shared RouteNetwork.
+ */
+import type { Backend, BackendDeps, Network } from '../backend.ts'
+import type { NetworkConfig } from '../../config/network-config.ts'
+import type { Family, IpAddr } from '../../ip/ip.ts'
+import type { Lease, LeaseAttrs } from '../../lease/lease.ts'
+import type { HostGwOptions } from './host-gw-options.ts'
+import { WeftError, errorMessage } from '../../errors.ts'
+import { formatIp, ipEqual } from '../../ip/ip.ts'
+import { RouteNetwork, type PeerPlan } from '../route-network.ts'
+import { familyName, leaseFamilies, publicIpOf } from '../lease-validation.ts'
+import { hostGwEntries, notOnLinkReason } from './desired.ts'
+
+export const HOST_GW_TYPE = 'host-gw'
+
+/** flannel's wording, kept so operators can grep for it. */
+export const NAT_MESSAGE = "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend"
+
+/** Factory registered as `host-gw`. */
+export function hostGw(_options: HostGwOptions, deps: BackendDeps): Backend {
+  return {
+    type: HOST_GW_TYPE,
+    async registerNetwork(config: NetworkConfig, signal: AbortSignal): Promise<Network> {
+      const families = enabledFamilies(config)
+      const { extIface } = deps
+      for (const family of families) {
+        const ext = family === 4 ? extIface.extAddr : extIface.extV6Addr
+        const iface = family === 4 ? extIface.ifaceAddr : extIface.ifaceV6Addr
+        if (!ext) throw new WeftError('BACKEND_UNSUPPORTED', `host-gw: no ${familyName(family)} address on ${extIface.name}`)
+        if (!ipEqual(ext, iface)) {
+          throw new WeftError('BACKEND_UNSUPPORTED', NAT_MESSAGE, {
+            details: { family: familyName(family), publicIP: formatIp(ext), interfaceIP: iface && formatIp(iface) },
+          })
+        }
+      }
+      const attrs: LeaseAttrs = {
+        ...(families.includes(4) ? { publicIP: extIface.extAddr as IpAddr } : {}),
+        ...(families.includes(6) ? { publicIPv6: extIface.extV6Addr as IpAddr } : {}),
+        backendType: HOST_GW_TYPE,
+      }
+      const lease = await deps.subnetManager.acquireLease(config, attrs, signal)
+      return hostGwNetwork(config, lease, deps)
+    },
+  }
+}
+
+function enabledFamilies(config: NetworkConfig): Family[] {
+  return [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
+}
+
+/** The Network for an acquired lease (exported for tests that bypass acquisition). */
+export function hostGwNetwork(config: NetworkConfig, lease: Lease, deps: BackendDeps, checkIntervalMs?: number): Network & { readonly reconciler: RouteNetwork } {
+  const families = enabledFamilies(config)
+  const { extIface, kernel } = deps
+  const logger = deps.logger
+  const plan = async (peer: Lease): Promise<PeerPlan> => {
+    for (const family of leaseFamilies(peer, families)) {
+      const ip = publicIpOf(peer, family) as IpAddr
+      let reason: string | undefined
+      try {
+        reason = notOnLinkReason(ip, await kernel.routeGet(ip), extIface.index, extIface.name)
+      } catch (err) {
+        reason = `peer public IP ${formatIp(ip)} is unreachable (${errorMessage(err)}); host-gw requires every host on one L2 network`
+      }
+      if (reason) return { ok: false, reason }
+    }
+    return { ok: true, entries: hostGwEntries(peer, families, extIface.index) }
+  }
+  const reconciler = new RouteNetwork(
+    { subnetManager: deps.subnetManager, kernel, logger, clock: deps.clock },
+    {
+      backendType: HOST_GW_TYPE,
+      families,
+      networks: { ...(config.ipv4 ? { 4: config.ipv4.network } : {}), ...(config.ipv6 ? { 6: config.ipv6.network } : {}) },
+      own: lease,
+      ...(checkIntervalMs === undefined ? {} : { checkIntervalMs }),
+    },
+    { plan },
+  )
+  return { lease, mtu: extIface.mtu, reconciler, run: (signal) => reconciler.run(signal) }
+}

@@ -1,0 +1,430 @@
+/**
+ * The shared peer reconciler (flannel pkg/backend/route_network.go, generalised): one ordered
+ * list of kernel entries per remote lease. host-gw plans one route per lease; vxlan plans
+ * neighbour → FDB → route (or a direct route). The reconciler owns everything else:
+ *
+ * - consumes the lease watch; a snapshot converges (peers not in it are removed);
+ * - refuses wrong leases before they reach the kernel (lease-validation.ts), logging each
+ *   reason once, and re-evaluates them when peers leave (an overlap may have gone);
+ * - applies peers concurrently, each in its own order (apply.ts), so LinuxKernel can batch the
+ *   requests of one tick: thousands of peers program in well under a second;
+ * - keeps per-peer records of what was installed, so removal deletes exactly that;
+ * - re-asserts entries someone deleted or changed, from kernel notifications, and runs a full
+ *   check on the clock (flannel: every 10 s, routes only) as a safety net.
+ *
+ * All changes run through one serial queue, so a lease batch never interleaves with a re-assert.
+ */
+import type { Family, IpNet } from '../ip/ip.ts'
+import type { Kernel, KernelEvent } from '../kernel/kernel.ts'
+import type { Lease, LeaseWatchResult } from '../lease/lease.ts'
+import type { Logger } from '../log/logger.ts'
+import type { SubnetManager } from '../subnet/subnet-manager.ts'
+import type { Clock } from '../util/clock.ts'
+import { ApplyFailure, applyOrdered, entryKey, entryMatches, removeAll, type KernelEntry } from '../kernel/apply.ts'
+import { formatCidr, formatIp } from '../ip/ip.ts'
+import { errorMessage } from '../errors.ts'
+import { backoffDelay, isAbort } from '../util/abort.ts'
+import { checkLease, leaseFamilies, leaseKey, publicIpOf, subnetOf, SubnetIndex, type LeaseCheckContext } from './lease-validation.ts'
+
+/** A plan for one peer, or the reason it must not be programmed. */
+export type PeerPlan =
+  | { readonly ok: true; readonly entries: readonly KernelEntry[] }
+  | { readonly ok: false; readonly reason: string }
+
+export interface RouteNetworkHooks {
+  /** Maps a validated lease to its ordered entries; may ask the kernel (routeGet). */
+  plan(lease: Lease): Promise<PeerPlan>
+  /**
+   * Makes sure the backend's devices exist; true when one was (re)created, which replays every
+   * peer. Called when a link is deleted and before each periodic check.
+   */
+  ensureDevices?(): Promise<boolean>
+  /** Device indexes whose neighbours / FDB entries the periodic check lists. */
+  deviceIndexes?(): readonly number[]
+}
+
+export interface RouteNetworkDeps {
+  readonly subnetManager: SubnetManager
+  readonly kernel: Kernel
+  readonly logger: Logger
+  readonly clock: Clock
+}
+
+export interface RouteNetworkOptions extends LeaseCheckContext {
+  /** Full-check period; flannel's route check runs every 10 s. */
+  readonly checkIntervalMs?: number
+}
+
+type PeerState = 'ok' | 'failed' | 'applying'
+
+interface Peer {
+  lease: Lease
+  entries: readonly KernelEntry[]
+  installed: readonly KernelEntry[]
+  state: PeerState
+}
+
+const subnetsOf = (lease: Lease, families: readonly Family[]): IpNet[] => leaseFamilies(lease, families).map((f) => subnetOf(lease, f) as IpNet)
+
+export class RouteNetwork {
+  private readonly peers = new Map<string, Peer>()
+  /** Entry key → peer key, to map a kernel notification to its peer. */
+  private readonly owners = new Map<string, string>()
+  private readonly accepted = new SubnetIndex()
+  /** Refused (or ignored) leases by key, with the reason last logged. */
+  private readonly refused = new Map<string, { lease: Lease; reason: string; ignored: boolean }>()
+  /** Entry key → latest notification verdict, until the next flush. */
+  private readonly pending = new Map<string, { peer: string; bad: boolean }>()
+  private flushScheduled = false
+  private tail: Promise<void> = Promise.resolve()
+  private readonly log: Logger
+
+  constructor(
+    private readonly deps: RouteNetworkDeps,
+    private readonly options: RouteNetworkOptions,
+    private readonly hooks: RouteNetworkHooks,
+  ) {
+    this.log = deps.logger
+  }
+
+  /** Keys of programmed peers (tests, diagnostics). */
+  get peerKeys(): string[] {
+    return [...this.peers.keys()]
+  }
+
+  /** Runs until the signal aborts: lease watch, kernel notifications, periodic check. */
+  async run(signal: AbortSignal): Promise<void> {
+    const tasks = [this.consumeLeases(signal), this.watchKernel(signal), this.checkLoop(signal)]
+    await Promise.allSettled(tasks)
+    await this.tail
+  }
+
+  /** Applies one watch result (exposed for tests and benchmarks). */
+  handle(result: LeaseWatchResult): Promise<void> {
+    return this.enqueue(() => (result.kind === 'snapshot' ? this.converge(result.leases) : this.applyEvents(result)))
+  }
+
+  /** One full check now: devices, then every peer's entries against kernel listings. */
+  check(): Promise<void> {
+    return this.enqueue(() => this.fullCheck())
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.tail.then(task).catch((err: unknown) => this.log.error('peer reconciliation failed', {}, err))
+    this.tail = next
+    return next
+  }
+
+  private async consumeLeases(signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        const iterator = this.deps.subnetManager.watchLeases(this.options.own, signal)[Symbol.asyncIterator]()
+        try {
+          for (;;) {
+            const step = await raceAbort(iterator.next(), signal)
+            if (step.done) break
+            attempt = 0
+            await this.handle(step.value)
+          }
+        } finally {
+          void iterator.return?.()?.catch(() => {})
+        }
+        if (signal.aborted) return
+        this.log.warn('lease watch ended; restarting')
+      } catch (err) {
+        if (signal.aborted || isAbort(err, signal)) return
+        this.log.error('lease watch failed; restarting', { attempt }, err)
+      }
+      await this.deps.clock.sleep(backoffDelay(attempt, 100, 5000), signal).catch(() => {})
+    }
+  }
+
+  private async watchKernel(signal: AbortSignal): Promise<void> {
+    try {
+      await this.deps.kernel.subscribe(['route', 'neigh', 'fdb', 'link'], (event) => this.onKernelEvent(event), signal)
+    } catch (err) {
+      if (signal.aborted) return
+      this.log.warn('kernel notifications unavailable; relying on the periodic check', {}, err)
+    }
+  }
+
+  private async checkLoop(signal: AbortSignal): Promise<void> {
+    const interval = this.options.checkIntervalMs ?? 10_000
+    while (!signal.aborted) {
+      try {
+        await this.deps.clock.sleep(interval, signal)
+      } catch {
+        return
+      }
+      await this.check()
+    }
+  }
+
+  private onKernelEvent(event: KernelEvent): void {
+    if (event.kind === 'link') {
+      if (event.action === 'del' && this.hooks.ensureDevices) void this.enqueue(() => this.ensureDevices())
+      return
+    }
+    if (event.kind === 'addr') return
+    const actual: KernelEntry =
+      event.kind === 'route' ? { kind: 'route', route: event.route } : event.kind === 'neigh' ? { kind: 'neigh', neigh: event.neigh } : { kind: 'fdb', fdb: event.fdb }
+    const key = entryKey(actual)
+    const owner = this.owners.get(key)
+    const peer = owner === undefined ? undefined : this.peers.get(owner)
+    // Only settled peers: a failed one waits for the periodic retry, so a rollback's own
+    // deletions cannot start a loop.
+    if (!peer || peer.state !== 'ok') return
+    const desired = peer.entries.find((e) => entryKey(e) === key)
+    if (!desired) return
+    // Last event per entry wins: a replace may be notified as del + new (MemoryKernel does).
+    this.pending.set(key, { peer: owner as string, bad: event.action === 'del' || !entryMatches(desired, actual) })
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    // Coalesce a burst (e.g. `ip route flush`) into one pass.
+    setImmediate(() => {
+      this.flushScheduled = false
+      const dirty = new Set<string>()
+      for (const p of this.pending.values()) if (p.bad) dirty.add(p.peer)
+      this.pending.clear()
+      if (dirty.size > 0) void this.enqueue(() => this.reassert(dirty))
+    })
+  }
+
+  private async reassert(keys: ReadonlySet<string>): Promise<void> {
+    const peers = [...keys].map((k) => [k, this.peers.get(k)] as const).filter((p): p is readonly [string, Peer] => p[1]?.state === 'ok')
+    if (peers.length > 0) this.log.info('re-asserting peer state changed by someone else', { peers: peers.length })
+    await Promise.all(peers.map(([key, peer]) => this.install(key, peer, peer.entries)))
+  }
+
+  private async converge(leases: readonly Lease[]): Promise<void> {
+    const present = new Set<string>()
+    for (const lease of leases) {
+      const key = leaseKey(lease, this.options.families)
+      if (key !== undefined) present.add(key)
+    }
+    const gone = [...this.peers.values()].filter((p) => !present.has(leaseKey(p.lease, this.options.families) as string))
+    for (const key of this.refused.keys()) if (!present.has(key)) this.refused.delete(key)
+    await this.removePeers(gone.map((p) => p.lease))
+    await this.upsert(leases)
+  }
+
+  private async applyEvents(result: Extract<LeaseWatchResult, { kind: 'events' }>): Promise<void> {
+    // Keep event order: consecutive runs of one type are applied together, concurrently.
+    let run: Lease[] = []
+    let type: 'added' | 'removed' | undefined
+    const flush = async (): Promise<void> => {
+      if (type === 'added') await this.upsert(run)
+      else if (type === 'removed') await this.removePeers(run)
+      run = []
+    }
+    for (const event of result.events) {
+      if (event.type !== type) {
+        await flush()
+        type = event.type
+      }
+      run.push(event.lease)
+    }
+    await flush()
+  }
+
+  /** Validates leases in order (each accepted one joins the overlap index), then programs them concurrently. */
+  private async upsert(leases: readonly Lease[]): Promise<void> {
+    const work: Promise<void>[] = []
+    // Two versions of one lease in a batch: the later one wins (one apply per peer at a time).
+    const latest = new Map<string, Lease>()
+    for (const lease of leases) latest.set(leaseKey(lease, this.options.families) ?? describeLease(lease), lease)
+    for (const lease of latest.values()) {
+      const key = leaseKey(lease, this.options.families)
+      const existing = key === undefined ? undefined : this.peers.get(key)
+      if (existing && existing.state === 'ok' && sameLease(existing.lease, lease)) continue
+      if (key !== undefined) this.unindex(key)
+      const verdict = checkLease(this.options, lease, this.accepted)
+      if (!verdict.ok) {
+        work.push(this.refuse(key ?? describeLease(lease), lease, verdict.reason, verdict.ignored))
+        continue
+      }
+      for (const net of subnetsOf(lease, this.options.families)) this.accepted.add(net, key as string)
+      work.push(this.program(key as string, lease))
+    }
+    await Promise.all(work)
+  }
+
+  private async program(key: string, lease: Lease): Promise<void> {
+    const plan = await this.hooks.plan(lease).catch((err: unknown): PeerPlan => ({ ok: false, reason: `planning failed: ${errorMessage(err)}` }))
+    if (!plan.ok) {
+      for (const net of subnetsOf(lease, this.options.families)) this.accepted.delete(net, key)
+      return this.refuse(key, lease, plan.reason, false)
+    }
+    if (this.refused.delete(key)) this.log.info('lease accepted', { lease: describeLease(lease) })
+    const peer = this.peers.get(key) ?? { lease, entries: [], installed: [], state: 'applying' as PeerState }
+    if (!this.peers.has(key)) {
+      this.peers.set(key, peer)
+      this.log.info('subnet added', { lease: describeLease(lease) })
+    }
+    peer.lease = lease
+    await this.install(key, peer, plan.entries)
+  }
+
+  /** Moves a peer to `entries`, keeping the owner index and record exact. */
+  private async install(key: string, peer: Peer, entries: readonly KernelEntry[]): Promise<void> {
+    for (const e of peer.entries) if (this.owners.get(entryKey(e)) === key) this.owners.delete(entryKey(e))
+    peer.entries = entries
+    for (const e of entries) this.owners.set(entryKey(e), key)
+    peer.state = 'applying'
+    try {
+      const result = await applyOrdered(this.deps.kernel, peer.installed, entries, (k) => this.isShared(k, key))
+      peer.installed = result.installed
+      peer.state = 'ok'
+      for (const err of result.errors) this.log.warn('failed to delete a stale entry', { peer: key }, err)
+    } catch (err) {
+      peer.installed = err instanceof ApplyFailure ? err.installed : peer.installed
+      peer.state = 'failed'
+      this.log.error('failed to program peer; will retry', { peer: key, reason: reasonOf(err) }, err)
+    }
+  }
+
+  private isShared(entry: string, except: string): boolean {
+    const owner = this.owners.get(entry)
+    return owner !== undefined && owner !== except
+  }
+
+  private async refuse(key: string, lease: Lease, reason: string, ignored: boolean): Promise<void> {
+    const before = this.refused.get(key)
+    this.refused.set(key, { lease, reason, ignored })
+    if (before?.reason !== reason) {
+      const fields = { lease: describeLease(lease), reason }
+      if (ignored) this.log.warn(`ignoring non-${this.options.backendType} subnet`, fields)
+      else this.log.warn('refusing lease', fields)
+    }
+    // A lease that turned bad must not stay programmed.
+    const peer = this.peers.get(key)
+    if (peer) await this.dropPeer(key, peer)
+  }
+
+  private unindex(key: string): void {
+    const peer = this.peers.get(key)
+    if (peer) for (const net of subnetsOf(peer.lease, this.options.families)) this.accepted.delete(net, key)
+  }
+
+  private async removePeers(leases: readonly Lease[]): Promise<void> {
+    const work: Promise<void>[] = []
+    for (const lease of leases) {
+      const key = leaseKey(lease, this.options.families)
+      if (key === undefined) continue
+      this.refused.delete(key)
+      const peer = this.peers.get(key)
+      if (!peer) continue
+      this.log.info('subnet removed', { lease: describeLease(peer.lease) })
+      work.push(this.dropPeer(key, peer))
+    }
+    await Promise.all(work)
+    // A removal may have freed a subnet another lease overlapped.
+    if (work.length > 0) await this.retryRefused()
+  }
+
+  private async dropPeer(key: string, peer: Peer): Promise<void> {
+    this.unindex(key)
+    this.peers.delete(key)
+    for (const e of peer.entries) if (this.owners.get(entryKey(e)) === key) this.owners.delete(entryKey(e))
+    const shared = (e: KernelEntry): boolean => this.owners.has(entryKey(e))
+    const result = await removeAll(this.deps.kernel, peer.installed.filter((e) => !shared(e)))
+    for (const err of result.errors) this.log.error('failed to delete an entry of a removed peer', { peer: key }, err)
+  }
+
+  private async retryRefused(): Promise<void> {
+    const retry = [...this.refused.values()].filter((r) => !r.ignored).map((r) => r.lease)
+    if (retry.length > 0) await this.upsert(retry)
+  }
+
+  private async ensureDevices(): Promise<void> {
+    let recreated = false
+    try {
+      recreated = (await this.hooks.ensureDevices?.()) ?? false
+    } catch (err) {
+      this.log.error('failed to ensure devices', {}, err)
+      return
+    }
+    if (!recreated) return
+    this.log.info('device recreated; replaying every peer', { peers: this.peers.size })
+    const peers = [...this.peers.values()]
+    await this.upsertForced(peers.map((p) => p.lease))
+  }
+
+  /** Re-plans and re-applies leases even when unchanged (device index may have changed). */
+  private async upsertForced(leases: readonly Lease[]): Promise<void> {
+    for (const lease of leases) {
+      const peer = this.peers.get(leaseKey(lease, this.options.families) as string)
+      if (peer) peer.state = 'failed'
+    }
+    await this.upsert(leases)
+  }
+
+  private async fullCheck(): Promise<void> {
+    await this.ensureDevices()
+    const actual = await this.listActual()
+    const stale: Peer[] = []
+    for (const peer of this.peers.values()) {
+      if (peer.state !== 'ok') stale.push(peer)
+      else if (peer.entries.some((e) => !matchesListing(e, actual))) stale.push(peer)
+    }
+    if (stale.length > 0) this.log.info('route check: re-programming peers', { peers: stale.length })
+    await this.upsertForced(stale.map((p) => p.lease))
+    await this.retryRefused()
+  }
+
+  private async listActual(): Promise<Map<string, KernelEntry>> {
+    const { kernel } = this.deps
+    const out = new Map<string, KernelEntry>()
+    const add = (e: KernelEntry): void => void out.set(entryKey(e), e)
+    for (const family of this.options.families) {
+      for (const route of await kernel.listRoutes({ family })) add({ kind: 'route', route })
+      for (const index of this.hooks.deviceIndexes?.() ?? []) {
+        for (const neigh of await kernel.listNeighs(family, index)) add({ kind: 'neigh', neigh })
+      }
+    }
+    for (const index of this.hooks.deviceIndexes?.() ?? []) {
+      for (const fdb of await kernel.listFdb(index)) add({ kind: 'fdb', fdb })
+    }
+    return out
+  }
+}
+
+function matchesListing(entry: KernelEntry, actual: Map<string, KernelEntry>): boolean {
+  const found = actual.get(entryKey(entry))
+  return found !== undefined && entryMatches(entry, found)
+}
+
+function sameLease(a: Lease, b: Lease): boolean {
+  const attrs = (l: Lease): string =>
+    JSON.stringify([l.subnet && formatCidr(l.subnet), l.ipv6Subnet && formatCidr(l.ipv6Subnet), l.attrs.backendType,
+      l.attrs.publicIP && formatIp(l.attrs.publicIP), l.attrs.publicIPv6 && formatIp(l.attrs.publicIPv6), l.attrs.backendData ?? null, l.attrs.backendV6Data ?? null])
+  return attrs(a) === attrs(b)
+}
+
+/** `10.5.3.0/24 (192.168.1.3)` for logs. */
+export function describeLease(lease: Lease): string {
+  const parts: string[] = []
+  for (const family of [4, 6] as const) {
+    const net = subnetOf(lease, family)
+    const ip = publicIpOf(lease, family)
+    if (net || ip) parts.push(`${net ? formatCidr(net) : '-'} (${ip ? formatIp(ip) : '-'})`)
+  }
+  return parts.join(' ') || 'empty lease'
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof ApplyFailure) return `${err.message}: ${errorMessage(err.cause)}`
+  return errorMessage(err)
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) },
+    )
+  })
+}
