@@ -14,6 +14,7 @@ import { parseHostGwOptions } from './host-gw/host-gw-options.ts'
 import { parseUdpOptions } from './udp/udp-options.ts'
 import { parseVxlanOptions } from './vxlan/vxlan-options.ts'
 import { parseAwsVpcOptions } from './aws-vpc/aws-vpc-options.ts'
+import { parseGceOptions } from './gce/gce-options.ts'
 
 /** Map from lower-cased flannel type string to its definition. */
 export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
@@ -37,6 +38,7 @@ export const backendRegistry: BackendRegistry = Object.freeze({
   udp: define('udp', parseUdpOptions, notBuilt('udp')),
   vxlan: define('vxlan', parseVxlanOptions, notBuilt('vxlan')),
   'aws-vpc': define('aws-vpc', parseAwsVpcOptions, () => import('./aws-vpc/aws-vpc.ts').then((m) => m.awsVpc)),
+  gce: define('gce', parseGceOptions, () => import('./gce/gce.ts').then((m) => m.gce)),
 })
 
 /** The registry's type strings, in declaration order (used in "expected one of ..." messages). */
