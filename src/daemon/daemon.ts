@@ -14,6 +14,7 @@ import { WeftError, errorMessage, isWeftError } from '../errors.ts'
 import { isAbort } from '../util/abort.ts'
 import { keepLease } from './lease-renewer.ts'
 import { formatCidr, formatIp } from '../ip/ip.ts'
+import { renderSubnetEnv } from '../subnet/subnet-file.ts'
 
 export interface DaemonSettings {
   readonly subnetFile: string
@@ -143,3 +144,17 @@ async function registerNetwork(config: NetworkConfig, extIface: ExternalInterfac
     throw new WeftError('KERNEL_OP_FAILED', `failed to register network: ${errorMessage(err)}`, { cause: err })
   }
 }
+
+/** subnet.env text for this host: networks from the config, subnets from the lease. */
+export function subnetEnvText(input: SubnetEnvInput): string {
+  const { config, lease } = input
+  return renderSubnetEnv({
+    ipv4Network: config.enableIPv4 ? config.ipv4?.network : undefined,
+    ipv4Subnet: config.enableIPv4 ? lease.subnet : undefined,
+    ipv6Network: config.enableIPv6 ? config.ipv6?.network : undefined,
+    ipv6Subnet: config.enableIPv6 ? lease.ipv6Subnet : undefined,
+    mtu: input.mtu,
+    ipMasq: input.ipMasq,
+  })
+}
+

@@ -1,0 +1,88 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { runDaemon, subnetEnvText, type DaemonParts, type SubnetEnvInput } from '../../../src/daemon/daemon.ts'
+import { MemoryRegistry } from '../../../src/subnet/etcd/memory-registry.ts'
+import { EtcdSubnetManager } from '../../../src/subnet/etcd/etcd-subnet-manager.ts'
+import { MemoryKernel } from '../../../src/kernel/memory/memory-kernel.ts'
+import { MemoryLogger } from '../../../src/log/logger.ts'
+import { systemClock } from '../../../src/util/clock.ts'
+import { backendRegistry } from '../../../src/backend/registry.ts'
+import { parseNetworkConfig } from '../../../src/config/parse-network-config.ts'
+import { parseIp } from '../../../src/ip/ip.ts'
+import { isWeftError } from '../../../src/errors.ts'
+
+const PREFIX = '/coreos.com/network'
+
+function setup(configJson?: string) {
+  const registry = new MemoryRegistry({ clock: systemClock })
+  if (configJson) registry.rawPut(`${PREFIX}/config`, configJson)
+  const logger = new MemoryLogger()
+  const subnetManager = new EtcdSubnetManager({ registry, prefix: PREFIX, logger, clock: systemClock, parseConfig: (json) => parseNetworkConfig(json, backendRegistry).config })
+  const written: string[] = []
+  let readyCalls = 0
+  const parts: DaemonParts = {
+    subnetManager,
+    kernel: new MemoryKernel(),
+    logger,
+    clock: systemClock,
+    backendDefinition: (type) => backendRegistry[type],
+    selectInterface: async () => ({ name: 'eth0', index: 2, mtu: 1500, ifaceAddr: parseIp('10.200.0.1'), extAddr: parseIp('10.200.0.1') }),
+    writeSubnetEnv: async (input: SubnetEnvInput) => { written.push(subnetEnvText(input)) },
+    onReady: () => { readyCalls++ },
+  }
+  return { registry, logger, parts, written, ready: () => readyCalls }
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) assert.fail('condition not reached in time')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+const settings = { subnetFile: '/unused', renewMarginMinutes: 60, ipMasq: false, configRetryMs: 20 }
+
+test('alloc: acquires a lease, writes subnet.env, marks ready, stops cleanly on abort', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const ac = new AbortController()
+  const running = runDaemon(settings, bed.parts, ac.signal)
+  await until(() => bed.written.length === 1)
+  const env = bed.written[0] as string
+  assert.match(env, /^FLANNEL_NETWORK=10\.5\.0\.0\/16\nFLANNEL_SUBNET=10\.5\.\d+\.1\/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n$/)
+  assert.equal(bed.ready(), 1)
+  const listing = await bed.registry.listSubnets(PREFIX, ac.signal)
+  assert.equal(listing.entries.length, 1)
+  assert.equal(listing.entries[0]?.value, '{"PublicIP":"10.200.0.1","PublicIPv6":null}')
+  ac.abort()
+  assert.equal(await running, 'stopped')
+})
+
+test('the config is retried until it appears', async () => {
+  const bed = setup()
+  const ac = new AbortController()
+  const running = runDaemon(settings, bed.parts, ac.signal)
+  await new Promise((r) => setTimeout(r, 80))
+  assert.equal(bed.written.length, 0)
+  assert.equal(bed.logger.find('failed to retrieve network config; retrying').length, 1, 'the same error is logged once')
+  bed.registry.rawPut(`${PREFIX}/config`, '{"Network":"10.6.0.0/16","Backend":{"Type":"alloc"}}')
+  await until(() => bed.written.length === 1)
+  assert.match(bed.written[0] as string, /FLANNEL_NETWORK=10\.6\.0\.0\/16/)
+  ac.abort()
+  assert.equal(await running, 'stopped')
+})
+
+test('deleting our lease key ends the daemon with lease-revoked', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const running = runDaemon(settings, bed.parts, new AbortController().signal)
+  await until(() => bed.written.length === 1)
+  const listing = await bed.registry.listSubnets(PREFIX, new AbortController().signal)
+  await bed.registry.deleteSubnet(PREFIX, listing.entries[0]?.key as string, new AbortController().signal)
+  assert.equal(await running, 'lease-revoked')
+})
+
+test('a backend that is not built yet fails with a clear error and writes nothing', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}')
+  await assert.rejects(runDaemon(settings, bed.parts, new AbortController().signal), (err) => isWeftError(err) && /udp/.test(err.message))
+  assert.equal(bed.written.length, 0)
+})
