@@ -49,9 +49,3 @@ export function formatPingMatrix(names: readonly string[], results: readonly Pin
   }
   return formatTable(['FROM \\ TO', ...names], names.map((from) => [from, ...names.map((to) => cell(from, to))]))
 }
-
-/** Extracts the RTT from ping output (`time=0.213 ms`). */
-export function parsePingRtt(stdout: string): number | undefined {
-  const m = /time[=<]([\d.]+) ?ms/.exec(stdout)
-  return m ? Number(m[1]) : undefined
-}

@@ -11,10 +11,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatCidr, parseCidr } from '../src/ip/ip.ts'
 import { createTestbed, type Testbed, type TestHost } from '../test/helpers/testbed.ts'
-import type { NsProcess } from '../test/helpers/netns.ts'
+import { pingUntil, type NsProcess } from '../test/helpers/netns.ts'
 import { addPod, waitForSubnetEnv, type Pod } from '../test/helpers/pods.ts'
 import { DATA_PLANE_BACKENDS, USAGE, UsageError, demoNetworkConfig, parseDemoArgs, type DemoArgs } from './demo-args.ts'
-import { formatLeases, formatPingMatrix, parsePingRtt, type LeaseRow, type PingResult } from './demo-report.ts'
+import { formatLeases, formatPingMatrix, type LeaseRow, type PingResult } from './demo-report.ts'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 const print = (line = ''): void => { process.stdout.write(`${line}\n`) }
@@ -107,27 +107,13 @@ async function showLeases(bed: Testbed, runs: readonly HostRun[], args: DemoArgs
   }
 }
 
-/** Pings `to` from `from` until it answers or the deadline passes (routes may still be converging). */
-async function pingUntil(from: Pod, to: string, deadline: number): Promise<Omit<PingResult, 'from' | 'to'>> {
-  let attempts = 0
-  for (;;) {
-    attempts++
-    const r = await from.run(['ping', '-c1', '-W1', to], { allowFailure: true, timeoutMs: 5000 })
-    if (r.code === 0) {
-      const rtt = parsePingRtt(r.stdout)
-      return { ok: true, attempts, ...(rtt !== undefined ? { rttMs: rtt } : {}) }
-    }
-    if (Date.now() > deadline) return { ok: false, attempts }
-    await new Promise((res) => setTimeout(res, 300))
-  }
-}
-
 async function pingMatrix(pods: readonly Pod[], family: 4 | 6, timeoutSec: number): Promise<void> {
   const deadline = Date.now() + timeoutSec * 1000
   const pairs = pods.flatMap((a) => pods.filter((b) => b !== a).map((b) => [a, b] as const))
   const results: PingResult[] = await Promise.all(pairs.map(async ([a, b]) => {
     const addr = family === 4 ? b.ip : b.ipv6!
-    return { from: a.host.name, to: b.host.name, ...(await pingUntil(a, addr, deadline)) }
+    const r = await pingUntil(a.netns, addr, { timeoutMs: Math.max(0, deadline - Date.now()) })
+    return { from: a.host.name, to: b.host.name, ok: r.ok, attempts: r.attempts, ...(r.rttMs !== undefined ? { rttMs: r.rttMs } : {}) }
   }))
   print(indent(`IPv${family} pod-to-pod ping (${pods.map((p) => `${p.host.name}=${family === 4 ? p.ip : p.ipv6}`).join(' ')})`))
   print(indent(formatPingMatrix(pods.map((p) => p.host.name), results)))

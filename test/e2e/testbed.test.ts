@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createTestbed, defaultPrefix, type Testbed } from '../helpers/testbed.ts'
-import { listNetns } from '../helpers/netns.ts'
+import { listNetns, pingUntil } from '../helpers/netns.ts'
 import { addPod, parseSubnetEnv } from '../helpers/pods.ts'
 
 const skip = process.getuid?.() !== 0
@@ -93,10 +93,14 @@ test('pods behind cni0 reach each other across hosts with host-gw style routes',
     assert.match((await p1.exec('ip', 'link', 'show', 'dev', 'eth0')).stdout, /mtu 1450/)
     assert.match((await p1.exec('ip', 'route')).stdout, /default via 10\.5\.72\.1 dev eth0/)
     // Without routes between hosts the pods cannot reach each other.
-    assert.notEqual((await p1.run(['ping', '-c1', '-W1', p2.ip], { allowFailure: true })).code, 0)
+    const blocked = await pingUntil(p1.netns, p2.ip, { timeoutMs: 600, intervalMs: 100 })
+    assert.equal(blocked.ok, false)
+    assert.ok(blocked.attempts >= 1)
     await h1.exec('ip', 'route', 'add', '10.5.9.0/24', 'via', h2.underlayIp)
     await h2.exec('ip', 'route', 'add', '10.5.72.0/24', 'via', h1.underlayIp)
-    await p1.exec('ping', '-c1', '-W2', p2.ip)
+    const through = await pingUntil(p1.netns, p2.ip, { timeoutMs: 5000 })
+    assert.equal(through.ok, true, through.lastOutput)
+    assert.ok(through.rttMs !== undefined && through.rttMs > 0)
     await p3.exec('ping', '-c1', '-W2', p1.ip)
     await p2.exec('ping', '-c1', '-W2', p3.ip)
     assert.ok(bed.namespaces().includes(`${h1.netns}-pod`))

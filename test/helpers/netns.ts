@@ -206,3 +206,39 @@ function hookExit(): void {
     }
   })
 }
+
+/** Outcome of {@link pingUntil}. */
+export interface PingOutcome {
+  ok: boolean
+  /** Number of single pings sent. */
+  attempts: number
+  /** Round-trip time of the answered ping, in ms. */
+  rttMs?: number
+  /** Output of the last ping. */
+  lastOutput: string
+}
+
+/**
+ * Pings `addr` from namespace `netns` once per `intervalMs` until it answers or `timeoutMs`
+ * passes (routes and neighbours may still be converging). Never throws on unreachability.
+ */
+export async function pingUntil(netns: string, addr: string, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<PingOutcome> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000)
+  let attempts = 0
+  for (;;) {
+    attempts++
+    const r = await nsExec(netns, ['ping', '-n', '-c1', '-W1', addr], { allowFailure: true, timeoutMs: 5000 })
+    if (r.code === 0) {
+      const rtt = parsePingRtt(r.stdout)
+      return { ok: true, attempts, lastOutput: r.stdout, ...(rtt !== undefined ? { rttMs: rtt } : {}) }
+    }
+    if (Date.now() >= deadline) return { ok: false, attempts, lastOutput: r.stdout + r.stderr }
+    await new Promise((res) => setTimeout(res, opts.intervalMs ?? 300))
+  }
+}
+
+/** Extracts the round-trip time from ping output (`time=0.213 ms`), in ms. */
+export function parsePingRtt(stdout: string): number | undefined {
+  const m = /time[=<]([\d.]+) ?ms/.exec(stdout)
+  return m ? Number(m[1]) : undefined
+}

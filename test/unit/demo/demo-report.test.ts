@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatLeases, formatPingMatrix, formatTable, parsePingRtt } from '../../../demo/demo-report.ts'
+import { formatLeases, formatPingMatrix, formatTable } from '../../../demo/demo-report.ts'
+import { parsePingRtt } from '../../helpers/netns.ts'
 import { parseLeases } from '../../helpers/testbed.ts'
 import { parseSubnetEnv } from '../../helpers/pods.ts'
 
