@@ -25,6 +25,8 @@ import type { Logger } from '../../log/logger.ts'
 import type { Backend, BackendDeps, Network } from '../backend.ts'
 import { CloudError } from '../cloud/cloud-error.ts'
 import { checkRouteLimit, nearRouteLimit } from '../cloud/route-limit.ts'
+import { defaultRetryPolicy } from '../cloud/retry.ts'
+import type { RetryPolicy } from '../cloud/retry.ts'
 import type { AwsVpcOptions } from './aws-vpc-options.ts'
 import { createImds } from './imds.ts'
 import type { Imds } from './imds.ts'
@@ -36,6 +38,8 @@ export interface AwsVpcEnv {
   readonly imds: Imds
   /** Builds the EC2 API for the region read from IMDS. */
   connect(region: string): Promise<RouteTableApi>
+  /** Backoff for throttled / failed calls (IMDS and EC2); defaults to `defaultRetryPolicy`. */
+  readonly retryPolicy: RetryPolicy
 }
 
 export const BACKEND_TYPE = 'aws-vpc'
@@ -43,10 +47,11 @@ export const BACKEND_TYPE = 'aws-vpc'
 /** The backend factory (registry's `load()` result). */
 export function awsVpc(options: AwsVpcOptions, deps: BackendDeps, env?: Partial<AwsVpcEnv>): Backend {
   const log = deps.logger.child({ component: 'backend/aws-vpc' })
-  const imds = env?.imds ?? createImds({ logger: log, clock: deps.clock })
+  const retryPolicy = env?.retryPolicy ?? defaultRetryPolicy
+  const imds = env?.imds ?? createImds({ logger: log, clock: deps.clock, retryPolicy: { ...retryPolicy, maxAttempts: Math.min(3, retryPolicy.maxAttempts) } })
   const connect =
     env?.connect ??
-    (async (region: string) => (await import('./ec2-route-table-api.ts')).createEc2RouteTableApi({ region, logger: log, clock: deps.clock }))
+    (async (region: string) => (await import('./ec2-route-table-api.ts')).createEc2RouteTableApi({ region, logger: log, clock: deps.clock, retryPolicy }))
 
   return {
     type: BACKEND_TYPE,
