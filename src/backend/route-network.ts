@@ -77,6 +77,11 @@ export class RouteNetwork {
   private readonly pending = new Map<string, { peer: string; bad: boolean }>()
   private flushScheduled = false
   private tail: Promise<void> = Promise.resolve()
+  private signal: AbortSignal | undefined
+  private deviceAttempt = 0
+  private deviceRetry = false
+  /** Per-task budget of per-peer error lines, so 5,000 failing peers do not flood the log. */
+  private failureLogs = 0
   private readonly log: Logger
 
   constructor(
@@ -94,6 +99,7 @@ export class RouteNetwork {
 
   /** Runs until the signal aborts: lease watch, kernel notifications, periodic check. */
   async run(signal: AbortSignal): Promise<void> {
+    this.signal = signal
     const tasks = [this.consumeLeases(signal), this.watchKernel(signal), this.checkLoop(signal)]
     await Promise.allSettled(tasks)
     await this.tail
@@ -110,7 +116,7 @@ export class RouteNetwork {
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    const next = this.tail.then(task).catch((err: unknown) => this.log.error('peer reconciliation failed', {}, err))
+    const next = this.tail.then(() => { this.failureLogs = 0; return task() }).catch((err: unknown) => this.log.error('peer reconciliation failed', {}, err))
     this.tail = next
     return next
   }
@@ -191,6 +197,8 @@ export class RouteNetwork {
   }
 
   private async reassert(keys: ReadonlySet<string>): Promise<void> {
+    // Entries vanish with their device: recreate it first (which replays every peer).
+    await this.ensureDevices()
     const peers = [...keys].map((k) => [k, this.peers.get(k)] as const).filter((p): p is readonly [string, Peer] => p[1]?.state === 'ok')
     if (peers.length > 0) this.log.info('re-asserting peer state changed by someone else', { peers: peers.length })
     await Promise.all(peers.map(([key, peer]) => this.install(key, peer, peer.entries)))
@@ -279,7 +287,8 @@ export class RouteNetwork {
     } catch (err) {
       peer.installed = err instanceof ApplyFailure ? err.installed : peer.installed
       peer.state = 'failed'
-      this.log.error('failed to program peer; will retry', { peer: key, reason: reasonOf(err) }, err)
+      if (this.failureLogs++ < 10) this.log.error('failed to program peer; will retry', { peer: key, reason: reasonOf(err) }, err)
+      else if (this.failureLogs === 12) this.log.error('more peers failed to program; further failures in this pass not logged')
     }
   }
 
@@ -337,11 +346,23 @@ export class RouteNetwork {
   }
 
   private async ensureDevices(): Promise<void> {
+    if (!this.hooks.ensureDevices) return
     let recreated = false
     try {
-      recreated = (await this.hooks.ensureDevices?.()) ?? false
+      recreated = await this.hooks.ensureDevices()
+      this.deviceAttempt = 0
     } catch (err) {
-      this.log.error('failed to ensure devices', {}, err)
+      // flannel retries device recreation with backoff 1 s → 30 s.
+      const delay = backoffDelay(this.deviceAttempt++, 1000, 30_000)
+      this.log.error('failed to ensure devices; retrying', { retryInMs: delay }, err)
+      const signal = this.signal
+      if (signal && !signal.aborted && !this.deviceRetry) {
+        this.deviceRetry = true
+        this.deps.clock.sleep(delay, signal).then(
+          () => { this.deviceRetry = false; void this.enqueue(() => this.ensureDevices()) },
+          () => { this.deviceRetry = false },
+        )
+      }
       return
     }
     if (!recreated) return

@@ -1,0 +1,245 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { vxlan } from '../../../../src/backend/vxlan/vxlan.ts'
+import type { VxlanOptions } from '../../../../src/backend/vxlan/vxlan-options.ts'
+import { formatCidr, formatIp } from '../../../../src/ip/ip.ts'
+import { MemoryLogger } from '../../../../src/log/logger.ts'
+import { FakeClock } from '../../../../src/util/clock.ts'
+import type { MemoryKernel } from '../../../../src/kernel/memory/memory-kernel.ts'
+import type { Lease } from '../../../../src/lease/lease.ts'
+import { config, FakeSubnetManager, host, lease, settle, until, type HostOptions } from '../backend-fixtures.ts'
+
+const defaults: VxlanOptions = { vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: 0 }
+const MAC_B = '0e:00:00:00:00:0b'
+const MAC_C = '0e:00:00:00:00:0c'
+
+function peer(n: number, opts: { mac?: string; vni?: number; publicIP?: string; v6?: boolean } = {}): Lease {
+  const data = { VNI: opts.vni ?? 1, VtepMAC: opts.mac ?? `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}` }
+  return lease({
+    type: 'vxlan', subnet: `10.5.${n}.0/24`, publicIP: opts.publicIP ?? `192.168.1.${n}`, data,
+    ...(opts.v6 ? { ipv6Subnet: `fd10:0:0:${n}::/64`, publicIPv6: `fd00:1::${n}`, v6data: { ...data, VtepMAC: `0e:00:00:00:06:${n.toString(16).padStart(2, '0')}` } } : {}),
+  })
+}
+
+interface Setup {
+  options?: Partial<VxlanOptions>
+  host?: HostOptions
+  v6?: boolean
+  previous?: Lease[]
+}
+
+async function setup(s: Setup = {}, existing?: { kernel: MemoryKernel; extIface: import('../../../../src/backend/backend.ts').ExternalInterface }) {
+  const h = existing ?? (await host(s.host ?? { v4: '192.168.1.2/24', ...(s.v6 ? { v6: 'fd00:1::2/64' } : {}) }))
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24', ...(s.v6 ? { ipv6Subnet: 'fd10:0:0:1::/64' } : {}) }, s.previous ?? [])
+  const logger = new MemoryLogger()
+  const clock = new FakeClock()
+  const backend = vxlan({ ...defaults, ...s.options }, { subnetManager: sm, extIface: h.extIface, kernel: h.kernel, logger, clock })
+  const cfg = config(s.v6 ? { v4: '10.5.0.0/16', v6: 'fd10::/48', type: 'vxlan' } : { type: 'vxlan' })
+  const ac = new AbortController()
+  const network = await backend.registerNetwork(cfg, ac.signal)
+  return { ...h, sm, logger, clock, backend, cfg, ac, network }
+}
+
+const opNames = (kernel: MemoryKernel, from = 0): string[] =>
+  kernel.ops.slice(from).filter((o) => /Neigh|Fdb|Route$/.test(o.op) && o.op !== 'listRoutes').map((o) => (o.errno ? `${o.op}!${o.errno}` : o.op))
+
+test('vxlan creates flannel.<VNI> with the options and publishes VNI and VtepMAC', async () => {
+  const t = await setup({ options: { vni: 42, port: 4789, gbp: true, learning: true } })
+  const [create] = t.kernel.calls('createVxlan')
+  const spec = create?.args[0] as Record<string, unknown>
+  assert.equal(spec.name, 'flannel.42')
+  assert.equal(spec.vni, 42)
+  assert.equal(spec.port, 4789)
+  assert.equal(spec.gbp, true)
+  assert.equal(spec.learning, true)
+  assert.equal(spec.parentIndex, t.extIface.index)
+  assert.equal(formatIp(spec.local as never), '192.168.1.2')
+  const link = await t.kernel.getLink('flannel.42')
+  assert.ok(link?.up)
+  assert.equal(link?.mtu, 1450)
+  assert.equal(t.network.mtu, 1450)
+  assert.deepEqual(t.sm.acquired[0]?.backendData, { VNI: 42, VtepMAC: link?.mac })
+  assert.equal(t.sm.acquired[0]?.backendType, 'vxlan')
+  assert.match(link?.mac ?? '', /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'locally administered unicast')
+  const addrs = await t.kernel.listAddrs(4, link?.index)
+  assert.deepEqual(addrs.map((a) => `${formatIp(a.ip)}/${a.prefix}`), ['10.5.1.0/32'])
+  assert.equal(t.kernel.snapshot().sysctls['net/ipv6/conf/flannel.42/accept_ra'], '0')
+})
+
+test('vxlan MTU: Backend.MTU − 50 for IPv4, − 70 for an IPv6 underlay; FLANNEL_MTU is the smallest', async () => {
+  const t = await setup({ options: { mtu: 9000 }, v6: true })
+  assert.equal((await t.kernel.getLink('flannel.1'))?.mtu, 8950)
+  assert.equal((await t.kernel.getLink('flannel-v6.1'))?.mtu, 8930)
+  assert.equal(t.network.mtu, 8930)
+  const u = await setup({ host: { v4: '192.168.1.2/24', mtu: 1400 } })
+  assert.equal(u.network.mtu, 1350)
+})
+
+test('vxlan keeps the MAC of a compatible existing device across a restart', async () => {
+  const first = await setup()
+  const mac = (await first.kernel.getLink('flannel.1'))?.mac
+  const second = await setup({}, first)
+  assert.equal(first.kernel.calls('createVxlan').length, 1, 'device reused')
+  assert.equal((second.sm.acquired[0]?.backendData as { VtepMAC: string }).VtepMAC, mac)
+})
+
+test('vxlan reuses the MAC of its previous lease when the device is gone', async () => {
+  const previous = lease({ type: 'vxlan', subnet: '10.5.1.0/24', publicIP: '192.168.1.2', data: { VNI: 1, VtepMAC: '0a:bb:cc:dd:ee:01' } })
+  const t = await setup({ previous: [previous] })
+  assert.equal((await t.kernel.getLink('flannel.1'))?.mac, '0a:bb:cc:dd:ee:01')
+})
+
+test('vxlan recreates an incompatible existing device', async () => {
+  const first = await setup({ options: { port: 4789 } })
+  const oldIndex = (await first.kernel.getLink('flannel.1'))?.index
+  const second = await setup({ options: { port: 8472 } }, first)
+  assert.equal(first.kernel.calls('deleteLink').length, 1)
+  assert.equal(second.logger.find('device already exists with incompatible configuration; recreating it').length, 1)
+  const link = await first.kernel.getLink('flannel.1')
+  assert.notEqual(link?.index, oldIndex)
+  assert.equal(link?.vxlan?.port, 8472)
+})
+
+test('vxlan programs neighbour, FDB, then route per peer, and removal deletes exactly that', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  const before = t.kernel.snapshot()
+  const from = t.kernel.ops.length
+  t.sm.added(peer(3))
+  await until(() => t.kernel.calls('replaceRoute').length === 1)
+  assert.deepEqual(opNames(t.kernel, from), ['replaceNeigh', 'replaceFdb', 'replaceRoute'])
+  const dev = (await t.kernel.getLink('flannel.1'))!
+  const snap = t.kernel.snapshot()
+  assert.deepEqual(snap.neighs.filter((n) => n.index === dev.index).map((n) => `${formatIp(n.ip)} ${n.mac} ${n.state}`), ['10.5.3.0 0e:00:00:00:00:03 permanent'])
+  assert.deepEqual(snap.fdb.map((f) => `${f.mac} ${formatIp(f.dst!)}`), ['0e:00:00:00:00:03 192.168.1.3'])
+  const route = snap.routes.find((r) => formatCidr(r.dst) === '10.5.3.0/24')
+  assert.equal(formatIp(route!.gateway!), '10.5.3.0')
+  assert.equal(route!.index, dev.index)
+  assert.equal(route!.onlink, true)
+  t.sm.removed(peer(3))
+  await until(() => t.kernel.calls('deleteRoute').length === 1)
+  await settle()
+  assert.deepEqual(t.kernel.snapshot(), before)
+  t.ac.abort()
+  await running
+})
+
+test('vxlan rolls back the neighbour when the FDB entry fails, and retries on the periodic check', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  const before = t.kernel.snapshot()
+  const from = t.kernel.ops.length
+  t.kernel.failNext('replaceFdb', 'EBUSY')
+  t.sm.added(peer(3))
+  await until(() => t.kernel.calls('deleteNeigh').length === 1)
+  await settle()
+  assert.deepEqual(opNames(t.kernel, from), ['replaceNeigh', 'replaceFdb!EBUSY', 'deleteNeigh'])
+  assert.deepEqual(t.kernel.snapshot(), before)
+  await until(() => t.clock.pending > 0)
+  await t.clock.advance(10_000)
+  await until(() => t.kernel.calls('replaceRoute').length === 1)
+  t.ac.abort()
+  await running
+})
+
+test('vxlan rolls back neighbour and FDB when the route fails', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  const before = t.kernel.snapshot()
+  const from = t.kernel.ops.length
+  t.kernel.failNext('replaceRoute', 'ENOMEM')
+  t.sm.added(peer(3))
+  await until(() => t.kernel.calls('deleteNeigh').length === 1)
+  await settle()
+  assert.deepEqual(opNames(t.kernel, from), ['replaceNeigh', 'replaceFdb', 'replaceRoute!ENOMEM', 'deleteFdb', 'deleteNeigh'])
+  assert.deepEqual(t.kernel.snapshot(), before)
+  assert.equal(t.logger.find('failed to program peer; will retry').length, 1)
+  t.ac.abort()
+  await running
+})
+
+test('vxlan recreates a deleted device with the same MAC and replays every peer', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3), peer(4))
+  await until(() => t.kernel.calls('replaceRoute').length === 2)
+  const old = (await t.kernel.getLink('flannel.1'))!
+  await t.kernel.deleteLink(old.index)
+  await until(() => t.kernel.calls('createVxlan').length === 2)
+  await until(() => t.kernel.snapshot().routes.filter((r) => r.gateway && r.dst.prefix === 24).length === 2)
+  await settle()
+  const dev = (await t.kernel.getLink('flannel.1'))!
+  assert.equal(dev.mac, old.mac)
+  assert.ok(dev.up)
+  const snap = t.kernel.snapshot()
+  assert.equal(snap.neighs.filter((n) => n.index === dev.index).length, 2)
+  assert.equal(snap.fdb.filter((f) => f.index === dev.index).length, 2)
+  assert.deepEqual(snap.addrs.filter((a) => a.index === dev.index).map((a) => formatIp(a.ip)), ['10.5.1.0'])
+  t.ac.abort()
+  await running
+})
+
+test('vxlan DirectRouting: a peer on the same L2 subnet gets a plain route, others VXLAN', async () => {
+  const t = await setup({ options: { directRouting: true } })
+  // 172.16.0.0/16 is behind a router: not on-link.
+  await t.kernel.replaceRoute({ dst: { family: 4, addr: 0xac100000n, prefix: 16 }, gateway: { family: 4, value: 0xc0a80101n }, index: t.extIface.index })
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3), peer(4, { publicIP: '172.16.0.4' }))
+  await until(() => t.kernel.calls('replaceRoute').length === 3)
+  const snap = t.kernel.snapshot()
+  const r3 = snap.routes.find((r) => formatCidr(r.dst) === '10.5.3.0/24')!
+  assert.equal(formatIp(r3.gateway!), '192.168.1.3')
+  assert.equal(r3.index, t.extIface.index)
+  const r4 = snap.routes.find((r) => formatCidr(r.dst) === '10.5.4.0/24')!
+  assert.equal(formatIp(r4.gateway!), '10.5.4.0')
+  assert.deepEqual(snap.fdb.map((f) => f.mac), ['0e:00:00:00:00:04'])
+  t.ac.abort()
+  await running
+})
+
+test('vxlan dual stack programs both devices', async () => {
+  const t = await setup({ v6: true })
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3, { v6: true }))
+  await until(() => t.kernel.calls('replaceRoute').length === 2)
+  const v6dev = (await t.kernel.getLink('flannel-v6.1'))!
+  assert.equal(v6dev.vxlan?.local && formatIp(v6dev.vxlan.local), 'fd00:1::2')
+  const snap = t.kernel.snapshot()
+  assert.deepEqual(snap.fdb.filter((f) => f.index === v6dev.index).map((f) => `${f.mac} ${formatIp(f.dst!)}`), ['0e:00:00:00:06:03 fd00:1::3'])
+  const r6 = snap.routes.find((r) => formatCidr(r.dst) === 'fd10:0:0:3::/64')!
+  assert.equal(formatIp(r6.gateway!), 'fd10:0:0:3::')
+  assert.equal(r6.index, v6dev.index)
+  assert.deepEqual((t.sm.acquired[0]?.backendV6Data as { VtepMAC: string }).VtepMAC, v6dev.mac)
+  t.ac.abort()
+  await running
+})
+
+test('vxlan refuses a VNI mismatch and a malformed VtepMAC, logging each once', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3, { vni: 2 }), peer(4, { mac: 'zz:00' }))
+  t.sm.added(peer(3, { vni: 2 }), peer(4, { mac: 'zz:00' }))
+  await until(() => t.logger.find('refusing lease').length === 2)
+  await settle()
+  const reasons = t.logger.find('refusing lease').map((e) => String(e.fields.reason)).sort()
+  assert.match(reasons[0] ?? '', /VNI 2 does not match this network's VNI 1/)
+  assert.match(reasons[1] ?? '', /VtepMAC must be a unicast MAC address/)
+  assert.equal(t.kernel.calls('replaceNeigh').length, 0)
+  t.ac.abort()
+  await running
+})
+
+test('vxlan: a peer changing its VTEP MAC gets new entries and the stale ones are deleted', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3, { mac: MAC_B }))
+  await until(() => t.kernel.calls('replaceRoute').length === 1)
+  t.sm.added(peer(3, { mac: MAC_C }))
+  await until(() => t.kernel.calls('deleteFdb').length === 1)
+  await settle()
+  const snap = t.kernel.snapshot()
+  assert.deepEqual(snap.fdb.map((f) => f.mac), [MAC_C])
+  assert.deepEqual(snap.neighs.filter((n) => n.mac === MAC_B), [])
+  t.ac.abort()
+  await running
+})
