@@ -5,6 +5,7 @@ export interface LeaseRow {
   subnet: string
   ipv6Subnet?: string
   publicIp: string
+  /** BackendType; '' when the lease has none (alloc, udp). */
   backend: string
   /** The host whose underlay address is publicIp, if known. */
   host?: string
@@ -24,7 +25,7 @@ export function formatLeases(rows: readonly LeaseRow[]): string {
   const cmp = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0)
   const sorted = [...rows].sort((a, b) => cmp(a.host ?? '\uffff', b.host ?? '\uffff') || cmp(a.subnet, b.subnet))
   const header = ['HOST', 'SUBNET', ...(withV6 ? ['IPV6 SUBNET'] : []), 'PUBLIC IP', 'BACKEND']
-  return formatTable(header, sorted.map((r) => [r.host ?? '?', r.subnet || '-', ...(withV6 ? [r.ipv6Subnet ?? '-'] : []), r.publicIp, r.backend]))
+  return formatTable(header, sorted.map((r) => [r.host ?? '?', r.subnet || '-', ...(withV6 ? [r.ipv6Subnet ?? '-'] : []), r.publicIp, r.backend || '-']))
 }
 
 /** Result of pinging from one pod to another. */

@@ -19,6 +19,7 @@ import { formatLeases, formatPingMatrix, type LeaseRow, type PingResult } from '
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 const print = (line = ''): void => { process.stdout.write(`${line}\n`) }
 let stopping = false
+const NO_BACKEND_TYPE: readonly string[] = ['alloc', 'udp']
 const indent = (text: string): string => text.split('\n').map((l) => `    ${l}`).join('\n')
 
 /** Runs named steps, printing progress and remembering failures. */
@@ -46,11 +47,22 @@ interface HostRun {
   env?: Record<string, string>
 }
 
-function startWeftd(bed: Testbed, host: TestHost, args: DemoArgs): HostRun {
-  const weftd = args.weftd ?? join(repoRoot, 'bin', 'weftd')
+/**
+ * The argv prefix that runs a weft executable: an explicit path (`.ts` through tsx), else the
+ * built bin/<name>, else src/cli/<name>.ts through tsx (a checkout that was not built yet).
+ */
+function nodeCommand(name: 'weftd' | 'weft', explicit: string | undefined): string[] | undefined {
+  const tsx = (file: string): string[] => [process.execPath, '--import', import.meta.resolve('tsx'), file]
+  if (explicit !== undefined) return explicit.endsWith('.ts') ? tsx(explicit) : [process.execPath, explicit]
+  if (existsSync(join(repoRoot, 'dist', `${name}.mjs`))) return [process.execPath, join(repoRoot, 'bin', name)]
+  const src = join(repoRoot, 'src', 'cli', `${name}.ts`)
+  return existsSync(src) ? tsx(src) : undefined
+}
+
+function startWeftd(bed: Testbed, host: TestHost, args: DemoArgs, weftd: readonly string[]): HostRun {
   const subnetFile = join(bed.workDir, host.name, 'subnet.env')
   const proc = host.spawn([
-    process.execPath, weftd,
+    ...weftd,
     `--etcd-endpoints=${bed.etcdEndpoint}`, '--iface=eth0', `--subnet-file=${subnetFile}`,
     '--healthz-port=0', `--v=${args.verbosity}`,
   ], args.showLogs ? { onLine: (l) => print(`[${host.name}] ${l}`) } : {})
@@ -74,11 +86,10 @@ async function waitForSubnets(runs: readonly HostRun[], timeoutSec: number): Pro
 
 /** Prints the lease table with `weft leases`, falling back to reading etcd directly; checks one lease per host. */
 async function showLeases(bed: Testbed, runs: readonly HostRun[], args: DemoArgs): Promise<void> {
-  const weft = args.weft ?? join(repoRoot, 'bin', 'weft')
-  const bundled = args.weft !== undefined || existsSync(join(repoRoot, 'dist', 'weft.mjs'))
+  const weft = nodeCommand('weft', args.weft)
   let printed = false
-  if (bundled) {
-    const r = await bed.hosts[0]!.run([process.execPath, weft, 'leases', `--etcd-endpoints=${bed.etcdEndpoint}`], { allowFailure: true, timeoutMs: 15_000 })
+  if (weft) {
+    const r = await bed.hosts[0]!.run([...weft, 'leases', `--etcd-endpoints=${bed.etcdEndpoint}`], { allowFailure: true, timeoutMs: 15_000 })
     if (r.code === 0 && r.stdout.trim() !== '') {
       print(indent(r.stdout.trimEnd()))
       printed = true
@@ -103,7 +114,9 @@ async function showLeases(bed: Testbed, runs: readonly HostRun[], args: DemoArgs
     if (envSubnet && (!envNet || formatCidr(envNet) !== mine[0]!.subnet)) {
       throw new Error(`${r.host.name}: FLANNEL_SUBNET=${envSubnet} is not in its lease ${mine[0]!.subnet}`)
     }
-    if (mine[0]!.backend !== args.backend) throw new Error(`${r.host.name}: lease BackendType is ${mine[0]!.backend}, expected ${args.backend}`)
+    // flannel's udp and alloc backends write no BackendType.
+    const expected = NO_BACKEND_TYPE.includes(args.backend) ? '' : args.backend
+    if (mine[0]!.backend !== expected) throw new Error(`${r.host.name}: lease BackendType is "${mine[0]!.backend}", expected "${expected}"`)
   }
 }
 
@@ -121,7 +134,7 @@ async function pingMatrix(pods: readonly Pod[], family: 4 | 6, timeoutSec: numbe
   if (failed.length > 0) throw new Error(`${failed.length} of ${results.length} pod pairs unreachable: ${failed.map((f) => `${f.from}->${f.to}`).join(', ')}`)
 }
 
-async function sequence(bed: Testbed, args: DemoArgs, steps: Steps): Promise<void> {
+async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], steps: Steps): Promise<void> {
   const config = demoNetworkConfig(args)
   const wrote = await steps.run(`writing network config to etcd: ${JSON.stringify(config)}`, async () => {
     await bed.putNetworkConfig(config)
@@ -129,7 +142,7 @@ async function sequence(bed: Testbed, args: DemoArgs, steps: Steps): Promise<voi
   })
   if (!wrote) return
   const runs = await steps.run(`starting weftd on ${bed.hosts.length} hosts and waiting for subnet.env`, async () => {
-    const started = bed.hosts.map((h) => startWeftd(bed, h, args))
+    const started = bed.hosts.map((h) => startWeftd(bed, h, args, weftd))
     for (const r of started) print(`    ${r.host.name}: weftd pid ${r.weftd.pid}`)
     await waitForSubnets(started, args.timeoutSec)
     return started
@@ -177,11 +190,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write('demo: needs root (it creates network namespaces); run: sudo bash scripts/demo.sh\n')
     return 1
   }
-  const weftd = args.weftd ?? join(repoRoot, 'dist', 'weftd.mjs')
-  if (!existsSync(weftd)) {
-    process.stderr.write(`demo: ${weftd} not found; build first: bash scripts/setup.sh (or npm run build)\n`)
+  const weftd = nodeCommand('weftd', args.weftd)
+  if (!weftd || !existsSync(weftd[weftd.length - 1]!)) {
+    process.stderr.write(`demo: weftd not found (${weftd?.at(-1) ?? 'dist/weftd.mjs or src/cli/weftd.ts'}); build first: bash scripts/setup.sh\n`)
     return 1
   }
+  print(`weftd: ${weftd.slice(1).join(' ')}`)
   // Registered before the testbed's own handler, so this line prints before its synchronous cleanup.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
@@ -199,7 +213,7 @@ async function main(argv: readonly string[]): Promise<number> {
   })
   if (!bed) return 1
   try {
-    await sequence(bed, args, steps)
+    await sequence(bed, args, weftd, steps)
     if (args.once) {
       print(steps.failed.length === 0 ? '==> all steps passed' : `==> ${steps.failed.length} step(s) failed: ${steps.failed.join('; ')}`)
       return steps.failed.length === 0 ? 0 : 1
