@@ -11,7 +11,8 @@
  *   EHOSTUNREACH) for a gateway without a connected route unless onlink, ESRCH on delete of a
  *   missing route. Setting a link down flushes its routes (and its IPv6 addresses).
  * - neighbours: ENOENT on delete of a missing entry. FDB: vxlan devices only, EAFNOSUPPORT when
- *   the dst family differs from the device's, `append` adds a dst only for all-zero/multicast MACs.
+ *   the dst family differs from the device's, `append` adds a dst only for all-zero/multicast MACs,
+ *   deleting with a dst that does not match an existing MAC is a silent no-op (as vxlan does).
  *
  * Not modelled: IPv6 link-local autoconfiguration and DAD, broadcast/multicast routes, policy rules.
  */
@@ -320,7 +321,8 @@ export class MemoryKernel implements Kernel {
       const rec = this.fdb.get(`${entry.index}|${mac}`)
       if (!rec) throw new KernelError('delete', what, 'ENOENT')
       const i = entry.dst ? rec.dsts.findIndex((d) => ipEqual(d, entry.dst)) : -1
-      if (entry.dst && i < 0) throw new KernelError('delete', what, 'ENOENT')
+      // Linux answers success and changes nothing when the MAC exists but the dst does not match.
+      if (entry.dst && i < 0) return
       const removed = i >= 0 && rec.dsts.length > 1 ? rec.dsts.splice(i, 1) : (this.fdb.delete(`${entry.index}|${mac}`), rec.dsts)
       for (const dst of removed) this.emit({ kind: 'fdb', action: 'del', fdb: fdbOut(rec.index, mac, dst) })
     })
