@@ -21,6 +21,8 @@ export const TEST_SECRET_ACCESS_KEY = 'emulator/secret/key/0000000000000000000'
 export interface Ec2Call {
   readonly action: string
   readonly params: Readonly<Record<string, string>>
+  /** Region from the SigV4 credential scope, once the signature checked out. */
+  region?: string
   /** Status the emulator answered with. */
   status: number
   errorCode?: string
@@ -101,7 +103,7 @@ export async function startEc2Emulator(state = new Ec2State()): Promise<Ec2Emula
       if (req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') !== true) {
         throw new Ec2Fault('InvalidParameterValue', 'the request body must be application/x-www-form-urlencoded')
       }
-      verifySigV4({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body }, keys, { service: 'ec2' })
+      call.region = verifySigV4({ method: req.method ?? '', url: req.url ?? '/', headers: req.headers, body }, keys, { service: 'ec2' }).region
       if (action === '') throw new Ec2Fault('MissingAction', 'The request must contain the parameter Action')
       const version = params.get('Version')
       if (version === null) throw new Ec2Fault('MissingParameter', 'The request must contain the parameter Version')
