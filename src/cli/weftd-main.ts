@@ -1,0 +1,167 @@
+/**
+ * Builds weftd's real parts from the parsed flags and runs the daemon. Returns the exit code;
+ * never exits the process itself (cli/weftd.ts does).
+ */
+import { parseDaemonArgs, type DaemonOptions } from '../daemon/options.ts'
+import { runDaemon, subnetEnvText, type DaemonParts } from '../daemon/daemon.ts'
+import { startHealthServer, type HealthServer } from '../daemon/healthz.ts'
+import { StreamLogger } from '../log/stream-logger.ts'
+import type { Logger } from '../log/logger.ts'
+import { errorMessage, isWeftError, type ErrorCode } from '../errors.ts'
+import { systemClock } from '../util/clock.ts'
+import { backendRegistry } from '../backend/registry.ts'
+import { parseNetworkConfig } from '../config/parse-network-config.ts'
+import { parseSubnetEnv, readSubnetFile, writeSubnetFile, type PreviousSubnetEnv } from '../subnet/subnet-file.ts'
+import { EtcdSubnetManager } from '../subnet/etcd/etcd-subnet-manager.ts'
+import { openEtcdRegistry } from './store.ts'
+import type { Kernel } from '../kernel/kernel.ts'
+import type { SubnetManager } from '../subnet/subnet-manager.ts'
+import { VERSION } from './version.ts'
+import { formatIp, type IpAddr } from '../ip/ip.ts'
+
+/** Error codes that mean "fix your flags or config" (exit 2) rather than a runtime failure (exit 1). */
+const USAGE_CODES: readonly ErrorCode[] = ['USAGE', 'CONFIG_INVALID', 'BACKEND_UNKNOWN', 'BACKEND_UNSUPPORTED', 'BACKEND_CHANGED', 'CLOUD_CREDENTIALS']
+
+export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<number> {
+  let options: DaemonOptions
+  try {
+    const parsed = parseDaemonArgs(argv, env, { stderrIsTTY: process.stderr.isTTY === true, program: 'weftd' })
+    if ('help' in parsed) {
+      process.stdout.write(parsed.help)
+      return 0
+    }
+    if ('version' in parsed) {
+      process.stderr.write(`${VERSION}\n`) // flanneld prints its version on stderr
+      return 0
+    }
+    options = parsed
+  } catch (err) {
+    process.stderr.write(`weftd: ${errorMessage(err)}\n`)
+    return 2
+  }
+  const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: (line) => process.stderr.write(line) })
+  logger.info('starting', { version: VERSION, flags: describeFlags(options) })
+  if (options.kubeSubnetMgr) {
+    return fail(logger, options, new Error('--kube-subnet-mgr: the Kubernetes subnet manager is not available in this version; use etcd'), 2)
+  }
+
+  let subnetManager: SubnetManager | undefined
+  let kernel: Kernel | undefined
+  let health: HealthServer | undefined
+  try {
+    const previous = await readPrevious(options.subnetFile, logger)
+    subnetManager = new EtcdSubnetManager({
+      registry: openEtcdRegistry(options, logger),
+      prefix: options.etcdPrefix,
+      logger,
+      clock: systemClock,
+      parseConfig: configParser(logger),
+      previousSubnet: { ipv4: previous.ipv4Subnet, ipv6: previous.ipv6Subnet },
+    })
+    if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
+    const { LinuxKernel } = await import('../kernel/linux/linux-kernel.ts')
+    kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
+    const parts = await daemonParts(options, subnetManager, kernel, logger, previous, health)
+    const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq }, parts, signal)
+    logger.info('exiting cleanly', { reason: outcome })
+    return 0
+  } catch (err) {
+    if (signal.aborted) {
+      logger.info('exiting cleanly', { reason: 'stopped' })
+      return 0
+    }
+    return fail(logger, options, err, isWeftError(err) && USAGE_CODES.includes(err.code) ? 2 : 1)
+  } finally {
+    await health?.close()
+    await subnetManager?.close().catch(() => {})
+    kernel?.close()
+  }
+}
+
+async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager, kernel: Kernel, logger: Logger, previous: PreviousSubnetEnv, health: HealthServer | undefined): Promise<DaemonParts> {
+  const { selectExternalInterface } = await import('../daemon/iface-select.ts')
+  return {
+    subnetManager,
+    kernel,
+    logger,
+    clock: systemClock,
+    backendDefinition: (type) => backendRegistry[type],
+    selectInterface: async (families) => {
+      const selection = await selectExternalInterface(kernel, {
+        iface: options.iface,
+        ifaceRegex: options.ifaceRegex,
+        ifaceCanReach: options.ifaceCanReach,
+        publicIp: options.publicIp,
+        publicIpv6: options.publicIpv6,
+        families,
+      }, logger)
+      return selection.iface
+    },
+    writeSubnetEnv: (input) => writeSubnetFile(options.subnetFile, subnetEnvText(input)),
+    preflight: async (config) => {
+      const { checkBrNetfilter } = await import('../firewall/br-netfilter.ts')
+      const families = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
+      await checkBrNetfilter((path) => kernel.getSysctl(path), families, config.enableNFTables, logger)
+    },
+    trafficRules: async (config, lease, signal) => {
+      const { startTrafficRules } = await import('../firewall/traffic-manager.ts')
+      await startTrafficRules({
+        options: {
+          ipMasq: options.ipMasq,
+          ipMasqFullyRandomDisable: options.ipMasqFullyRandomDisable,
+          forwardRules: options.iptablesForwardRules,
+          blackholeRoute: options.ipBlackholeRoute,
+          resyncSeconds: options.iptablesResync,
+        },
+        config, lease, previous, kernel, logger, clock: systemClock,
+      }, signal)
+      // The resync loop runs in the background until the signal aborts.
+      return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
+    },
+    onReady: () => health?.setReady(),
+  }
+}
+
+/** Parses the etcd config with the backend registry; each distinct warning is logged once. */
+function configParser(logger: Logger): (json: string) => ReturnType<typeof parseNetworkConfig>['config'] {
+  const warned = new Set<string>()
+  return (json) => {
+    const { config, warnings } = parseNetworkConfig(json, backendRegistry)
+    for (const w of warnings) {
+      if (!warned.has(w)) logger.warn('network config', { warning: w })
+      warned.add(w)
+    }
+    return config
+  }
+}
+
+async function readPrevious(path: string, logger: Logger): Promise<PreviousSubnetEnv> {
+  try {
+    const text = await readSubnetFile(path)
+    return text === undefined ? {} : parseSubnetEnv(text)
+  } catch (err) {
+    logger.warn('cannot read the previous subnet file; starting without it', { path }, err)
+    return {}
+  }
+}
+
+function fail(logger: Logger, options: DaemonOptions, err: unknown, code: number): number {
+  if (options.logLevel === 'debug') logger.debug('failure detail', {}, err)
+  process.stderr.write(`weftd: ${errorMessage(err)}\n`)
+  return code
+}
+
+/** The flags for the start-up log line, with secrets removed. */
+function describeFlags(options: DaemonOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (key === 'sources') continue
+    if (key === 'etcdPassword' && value) out[key] = '<redacted>'
+    else out[key] = isIp(value) ? formatIp(value) : value
+  }
+  return out
+}
+
+function isIp(value: unknown): value is IpAddr {
+  return typeof value === 'object' && value !== null && typeof (value as IpAddr).value === 'bigint'
+}
