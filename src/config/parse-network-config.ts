@@ -24,6 +24,15 @@ export interface ParsedNetworkConfig {
   readonly warnings: string[]
 }
 
+export interface ParseOptions {
+  /**
+   * 'etcd' (default) applies flannel's CheckNetworkConfig. 'kube' is flannel's kube mode, which
+   * never calls it: the node's podCIDR is the subnet, so SubnetLen/SubnetMin/SubnetMax problems
+   * become warnings and the computed values are only informative. Network is still required.
+   */
+  readonly mode?: 'etcd' | 'kube'
+}
+
 type Kind = 'bool' | 'uint' | 'cidr' | 'ip' | 'backend'
 interface Field { readonly name: string; readonly kind: Kind; readonly family?: 4 | 6; readonly nullable?: boolean }
 
@@ -47,7 +56,7 @@ const BY_KEY = new Map(FIELDS.map((f) => [f.name.toLowerCase(), f]))
 type Decoded = Record<string, boolean | number | IpNet | IpAddr | JsonValue | undefined>
 
 /** Parses and validates the network config JSON; throws ConfigError (or BACKEND_UNKNOWN) naming the field. */
-export function parseNetworkConfig(json: string, registry: BackendLookup): ParsedNetworkConfig {
+export function parseNetworkConfig(json: string, registry: BackendLookup, options: ParseOptions = {}): ParsedNetworkConfig {
   const root = parseOrderedJson(json)
   if (root === null || typeof root !== 'object' || Array.isArray(root) || root.kind !== 'object') {
     throw new ConfigError('', `the network config must be a JSON object, got ${jsonTypeName(root)}`)
@@ -67,11 +76,12 @@ export function parseNetworkConfig(json: string, registry: BackendLookup): Parse
   if (!enableIPv4 && !enableIPv6) {
     throw new FieldError('EnableIPv4', 'none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one')
   }
+  const check = options.mode === 'kube' ? checkFamilyLenient(warnings) : checkFamily
   const ipv4 = enableIPv4
-    ? checkFamily(4, { network: d.Network as IpNet | undefined, subnetLen: d.SubnetLen as number, subnetMin: d.SubnetMin as IpAddr | undefined, subnetMax: d.SubnetMax as IpAddr | undefined })
+    ? check(4, { network: d.Network as IpNet | undefined, subnetLen: d.SubnetLen as number, subnetMin: d.SubnetMin as IpAddr | undefined, subnetMax: d.SubnetMax as IpAddr | undefined })
     : undefined
   const ipv6 = enableIPv6
-    ? checkFamily(6, { network: d.IPv6Network as IpNet | undefined, subnetLen: d.IPv6SubnetLen as number, subnetMin: d.IPv6SubnetMin as IpAddr | undefined, subnetMax: d.IPv6SubnetMax as IpAddr | undefined })
+    ? check(6, { network: d.IPv6Network as IpNet | undefined, subnetLen: d.IPv6SubnetLen as number, subnetMin: d.IPv6SubnetMin as IpAddr | undefined, subnetMax: d.IPv6SubnetMax as IpAddr | undefined })
     : undefined
   const backend = parseBackend(d.Backend as JsonValue | undefined, 'Backend' in d, registry, warnings)
   const config: NetworkConfig = Object.freeze({
@@ -83,6 +93,26 @@ export function parseNetworkConfig(json: string, registry: BackendLookup): Parse
     backend,
   })
   return { config, warnings }
+}
+
+/** Kube mode: only a missing Network is an error; other rule breaks are reported and defaulted. */
+function checkFamilyLenient(warnings: string[]): typeof checkFamily {
+  return (family, raw) => {
+    try {
+      return checkFamily(family, raw)
+    } catch (err) {
+      if (!(err instanceof ConfigError) || err.message.startsWith('please define')) throw err
+      warnings.push(`${err.message} (ignored: the Kubernetes subnet manager takes subnets from the node's podCIDR)`)
+      try {
+        return checkFamily(family, { network: raw.network, subnetLen: 0 })
+      } catch {
+        // A network too small for flannel's defaults: one "subnet", the network itself.
+        const net = raw.network as IpNet
+        const ip: IpAddr = { family, value: net.addr }
+        return Object.freeze({ network: net, subnetLen: net.prefix, subnetMin: ip, subnetMax: ip })
+      }
+    }
+  }
 }
 
 function decodeField(d: Decoded, field: Field, value: JsonValue): void {

@@ -91,3 +91,17 @@ test('the result is frozen', () => {
   const { config } = parse('{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}')
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.ipv4) && Object.isFrozen(config.backend))
 })
+
+test('kube mode: SubnetLen/Min/Max problems are warnings, Network is still required', () => {
+  const kube = (json: string) => parseNetworkConfig(json, backendRegistry, { mode: 'kube' })
+  const { config, warnings } = kube('{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}')
+  assert.equal(config.ipv4!.subnetLen, 24)
+  assert.equal(warnings.length, 1)
+  assert.match(warnings[0]!, /^SubnetLen must be less than \/31, got 31 \(ignored: the Kubernetes subnet manager/)
+  const small = kube('{"Network":"10.244.0.0/30","Backend":{"Type":"vxlan"}}')
+  assert.deepEqual([formatCidr(small.config.ipv4!.network), small.config.ipv4!.subnetLen], ['10.244.0.0/30', 30])
+  assert.match(small.warnings[0]!, /network is too small/)
+  assert.throws(() => kube('{"Backend":{"Type":"vxlan"}}'), /please define a correct Network parameter/)
+  // The default stays etcd mode.
+  assert.throws(() => parse('{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}'), /SubnetLen must be less than \/31/)
+})
