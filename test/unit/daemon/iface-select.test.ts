@@ -150,3 +150,27 @@ test('selectExternalInterface turns a failed route lookup into a reason', async 
   const ok = fakeKernel(base, { dst: parseCidr('203.0.113.1/32')!, index: 2, gateway: ip('192.0.2.1') })
   assert.equal((await selectExternalInterface(ok.kernel, req({ ifaceCanReach: ip('203.0.113.1') }))).iface.ifaceAddr?.value, ip('192.0.2.10').value)
 })
+
+test('against MemoryKernel: default route, --iface and --iface-can-reach agree with its tables', async () => {
+  const { MemoryKernel } = await import('../../../src/kernel/memory/memory-kernel.ts')
+  const kernel = new MemoryKernel()
+  // MemoryKernel has no plain ethernet links; TUN links stand in for two NICs.
+  const eth0 = await kernel.openTun({ name: 'eth0' })
+  const eth1 = await kernel.openTun({ name: 'eth1' })
+  await kernel.setLink(eth0.index, { up: true, mtu: 1450 })
+  await kernel.setLink(eth1.index, { up: true })
+  await kernel.replaceAddr({ index: eth0.index, ip: ip('192.0.2.10'), prefix: 24 })
+  await kernel.replaceAddr({ index: eth1.index, ip: ip('10.1.0.5'), prefix: 16 })
+  await kernel.replaceRoute({ dst: parseCidr('0.0.0.0/0')!, gateway: ip('192.0.2.1'), index: eth0.index })
+
+  const def = await selectExternalInterface(kernel, req())
+  assert.deepEqual([def.iface.name, def.iface.index, def.iface.mtu, formatIp(def.iface.ifaceAddr!)], ['eth0', eth0.index, 1450, '192.0.2.10'])
+  const named = await selectExternalInterface(kernel, req({ iface: ['10.1.0.5'] }))
+  assert.equal(named.iface.name, 'eth1')
+  const reach = await selectExternalInterface(kernel, req({ ifaceCanReach: ip('10.1.9.9') }))
+  assert.deepEqual([reach.iface.name, formatIp(reach.iface.ifaceAddr!)], ['eth1', '10.1.0.5'])
+  await kernel.deleteRoute({ dst: parseCidr('0.0.0.0/0')!, gateway: ip('192.0.2.1'), index: eth0.index })
+  await assert.rejects(selectExternalInterface(kernel, req()), /unable to find default route/)
+  eth0.close()
+  eth1.close()
+})
