@@ -39,6 +39,11 @@ export interface RouteNetworkHooks {
    * peer. Called when a link is deleted and before each periodic check.
    */
   ensureDevices?(): Promise<boolean>
+  /**
+   * Turns a kernel refusal that is the lease's fault (host-gw: gateway not on-link) into a
+   * refusal reason: the peer is dropped, the reason logged once, and retried by the check.
+   */
+  explainFailure?(failure: ApplyFailure): string | undefined
   /** Device indexes whose neighbours / FDB entries the periodic check lists. */
   deviceIndexes?(): readonly number[]
 }
@@ -263,7 +268,6 @@ export class RouteNetwork {
       for (const net of subnetsOf(lease, this.options.families)) this.accepted.delete(net, key)
       return this.refuse(key, lease, plan.reason, false)
     }
-    if (this.refused.delete(key)) this.log.info('lease accepted', { lease: describeLease(lease) })
     const peer = this.peers.get(key) ?? { lease, entries: [], installed: [], state: 'applying' as PeerState }
     if (!this.peers.has(key)) {
       this.peers.set(key, peer)
@@ -283,10 +287,13 @@ export class RouteNetwork {
       const result = await applyOrdered(this.deps.kernel, peer.installed, entries, (k) => this.isShared(k, key))
       peer.installed = result.installed
       peer.state = 'ok'
+      if (this.refused.delete(key)) this.log.info('lease accepted', { lease: describeLease(peer.lease) })
       for (const err of result.errors) this.log.warn('failed to delete a stale entry', { peer: key }, err)
     } catch (err) {
       peer.installed = err instanceof ApplyFailure ? err.installed : peer.installed
       peer.state = 'failed'
+      const reason = err instanceof ApplyFailure ? this.hooks.explainFailure?.(err) : undefined
+      if (reason !== undefined) return this.refuse(key, peer.lease, reason, false)
       if (this.failureLogs++ < 10) this.log.error('failed to program peer; will retry', { peer: key, reason: reasonOf(err) }, err)
       else if (this.failureLogs === 12) this.log.error('more peers failed to program; further failures in this pass not logged')
     }

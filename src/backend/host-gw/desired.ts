@@ -22,16 +22,7 @@ export function hostGwEntries(lease: Lease, families: readonly Family[], extInde
   }))
 }
 
-/**
- * Whether `route` (the kernel's answer to `ip route get <peer public IP>`) reaches the peer
- * directly on the external interface; undefined when it does, else why not.
- */
-export function notOnLinkReason(peer: IpAddr, route: Route, extIndex: number, extName: string): string | undefined {
-  if (route.gateway) {
-    return `peer public IP ${formatIp(peer)} is not on-link: it is reached via the gateway ${formatIp(route.gateway)}; host-gw requires every host on one L2 network (use vxlan, or vxlan with DirectRouting)`
-  }
-  if (route.index !== undefined && route.index !== extIndex) {
-    return `peer public IP ${formatIp(peer)} is not on-link on ${extName}: it is reached through another interface (index ${route.index}); host-gw requires every host on one L2 network`
-  }
-  return undefined
+/** Why the kernel refused a route via `gateway`: the peer is not on-link on the external interface. */
+export function notOnLinkReason(gateway: IpAddr, extName: string, errno: string): string {
+  return `peer public IP ${formatIp(gateway)} is not on-link on ${extName} (the kernel refused the route: ${errno}); host-gw requires every host on one L2 network (use vxlan, or vxlan with DirectRouting)`
 }

@@ -6,9 +6,9 @@
  *   the peer's public IP on the external interface. No encapsulation, so the MTU is the
  *   interface's and throughput is the underlay's.
  * - That only works when every peer is on-link (one L2 segment). flannel just fails to add the
- *   route otherwise; weft asks the kernel (`ip route get <peer>`) first and refuses the peer
- *   with a message that says host-gw needs L2 adjacency. The check is repeated by the periodic
- *   route check, so a peer that becomes adjacent is programmed.
+ *   route otherwise; weft turns the kernel's refusal (ENETUNREACH) into a refusal of the peer
+ *   with a message that says host-gw needs L2 adjacency, logged once. The periodic route check
+ *   retries it, so a peer that becomes adjacent is programmed.
  * - Behind NAT the advertised public IP is not an address peers can route to on-link, so the
  *   backend refuses to start, with flannel's explanation.
  * - The reconciliation (lease watch, validation, re-assert on netlink notifications and every
@@ -19,10 +19,12 @@ import type { NetworkConfig } from '../../config/network-config.ts'
 import type { Family, IpAddr } from '../../ip/ip.ts'
 import type { Lease, LeaseAttrs } from '../../lease/lease.ts'
 import type { HostGwOptions } from './host-gw-options.ts'
-import { WeftError, errorMessage } from '../../errors.ts'
+import { WeftError } from '../../errors.ts'
+import type { ApplyFailure } from '../../kernel/apply.ts'
+import { isKernelErrno, type KernelError } from '../../kernel/kernel-error.ts'
 import { formatIp, ipEqual } from '../../ip/ip.ts'
 import { RouteNetwork, type PeerPlan } from '../route-network.ts'
-import { familyName, leaseFamilies, publicIpOf } from '../lease-validation.ts'
+import { familyName } from '../lease-validation.ts'
 import { hostGwEntries, notOnLinkReason } from './desired.ts'
 
 export const HOST_GW_TYPE = 'host-gw'
@@ -67,18 +69,13 @@ export function hostGwNetwork(config: NetworkConfig, lease: Lease, deps: Backend
   const families = enabledFamilies(config)
   const { extIface, kernel } = deps
   const logger = deps.logger
-  const plan = async (peer: Lease): Promise<PeerPlan> => {
-    for (const family of leaseFamilies(peer, families)) {
-      const ip = publicIpOf(peer, family) as IpAddr
-      let reason: string | undefined
-      try {
-        reason = notOnLinkReason(ip, await kernel.routeGet(ip), extIface.index, extIface.name)
-      } catch (err) {
-        reason = `peer public IP ${formatIp(ip)} is unreachable (${errorMessage(err)}); host-gw requires every host on one L2 network`
-      }
-      if (reason) return { ok: false, reason }
-    }
-    return { ok: true, entries: hostGwEntries(peer, families, extIface.index) }
+  // No `ip route get` per peer: the kernel itself refuses a gateway that is not on-link
+  // (ENETUNREACH / EHOSTUNREACH), which explainFailure turns into the L2-adjacency message.
+  const plan = async (peer: Lease): Promise<PeerPlan> => ({ ok: true, entries: hostGwEntries(peer, families, extIface.index) })
+  const explainFailure = (failure: ApplyFailure): string | undefined => {
+    const { entry } = failure
+    if (entry.kind !== 'route' || !entry.route.gateway || !isKernelErrno(failure.cause, 'ENETUNREACH', 'EHOSTUNREACH')) return undefined
+    return notOnLinkReason(entry.route.gateway, extIface.name, (failure.cause as KernelError).errno)
   }
   const reconciler = new RouteNetwork(
     { subnetManager: deps.subnetManager, kernel, logger, clock: deps.clock },
@@ -89,7 +86,7 @@ export function hostGwNetwork(config: NetworkConfig, lease: Lease, deps: Backend
       own: lease,
       ...(checkIntervalMs === undefined ? {} : { checkIntervalMs }),
     },
-    { plan },
+    { plan, explainFailure },
   )
   return { lease, mtu: extIface.mtu, reconciler, run: (signal) => reconciler.run(signal) }
 }

@@ -1,0 +1,84 @@
+/**
+ * 5,000 peers programmed from the moment their leases are visible (one watch snapshot) until
+ * every route is in the kernel: host-gw (1 route each) and vxlan (neighbour + FDB + route each).
+ * Against MemoryKernel always; against LinuxKernel in a throwaway namespace when root and the
+ * LinuxKernel module is present. Target: < 1 s. Writes bench/results/backends.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { hostGw } from '../src/backend/host-gw/host-gw.ts'
+import { vxlan } from '../src/backend/vxlan/vxlan.ts'
+import type { Backend, BackendDeps, ExternalInterface } from '../src/backend/backend.ts'
+import type { Kernel } from '../src/kernel/kernel.ts'
+import type { Lease } from '../src/lease/lease.ts'
+import { MemoryKernel } from '../src/kernel/memory/memory-kernel.ts'
+import { silentLogger } from '../src/log/logger.ts'
+import { systemClock } from '../src/util/clock.ts'
+import { config, FakeSubnetManager, ip, lease } from '../test/unit/backend/backend-fixtures.ts'
+
+const PEERS = Number(process.env.WEFT_BENCH_PEERS ?? 5000)
+
+function peers(type: string): Lease[] {
+  const out: Lease[] = []
+  for (let i = 0; i < PEERS; i++) {
+    const n = i + 2 // 10.5.2.0/24 …; own subnet is 10.5.1.0/24
+    const pub = `192.168.${Math.floor(n / 250)}.${(n % 250) + 3}`
+    const mac = `0e:00:00:${((n >> 16) & 0xff).toString(16).padStart(2, '0')}:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`
+    out.push(lease({ type, subnet: `10.${5 + (n >> 8)}.${n & 0xff}.0/24`, publicIP: pub, data: type === 'vxlan' ? { VNI: 1, VtepMAC: mac } : undefined }))
+  }
+  return out
+}
+
+async function memoryHost(): Promise<{ kernel: MemoryKernel; extIface: ExternalInterface }> {
+  const kernel = new MemoryKernel()
+  const dev = await kernel.openTun({ name: 'eth0' })
+  await kernel.setLink(dev.index, { up: true })
+  await kernel.replaceAddr({ index: dev.index, ip: ip('192.168.0.2'), prefix: 16 })
+  return { kernel, extIface: { name: 'eth0', index: dev.index, mtu: 1500, ifaceAddr: ip('192.168.0.2'), extAddr: ip('192.168.0.2') } }
+}
+
+interface Result { backend: string; kernel: string; peers: number; ms: number; kernelOps: number }
+
+async function measure(type: 'host-gw' | 'vxlan', kernel: Kernel, extIface: ExternalInterface, kernelName: string, countRoutes: () => Promise<number>): Promise<Result> {
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24' })
+  const deps: BackendDeps = { subnetManager: sm, extIface, kernel, logger: silentLogger, clock: systemClock }
+  const backend: Backend = type === 'vxlan'
+    ? vxlan({ vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: 0 }, deps)
+    : hostGw({}, deps)
+  const ac = new AbortController()
+  const cfg = config({ v4: '10.0.0.0/8', type })
+  const network = await backend.registerNetwork(cfg, ac.signal)
+  const running = network.run(ac.signal)
+  const leases = peers(type)
+  const base = await countRoutes()
+  const t0 = performance.now()
+  sm.snapshot(...leases)
+  while ((await countRoutes()) - base < PEERS) await new Promise((r) => setTimeout(r, 2))
+  const ms = performance.now() - t0
+  ac.abort()
+  await running
+  const ops = kernel instanceof MemoryKernel ? kernel.ops.length : 0
+  return { backend: type, kernel: kernelName, peers: PEERS, ms: Math.round(ms), kernelOps: ops }
+}
+
+const results: Result[] = []
+for (const type of ['host-gw', 'vxlan'] as const) {
+  const { kernel, extIface } = await memoryHost()
+  let seen = 0
+  const count = async (): Promise<number> => {
+    // Counting through listRoutes would dominate; the ops log is append-only.
+    const ops = kernel.ops
+    for (let i = seen; i < ops.length; i++) if (ops[i]?.op === 'replaceRoute' && !ops[i]?.errno) countRoutes.n++
+    seen = ops.length
+    return countRoutes.n
+  }
+  const countRoutes = { n: 0 }
+  results.push(await measure(type, kernel, extIface, 'memory', count))
+}
+
+const linux = process.getuid?.() === 0 ? await import('./backends-linux.ts').catch(() => undefined) : undefined
+if (linux) results.push(...(await linux.runLinux(measure)))
+else console.log(`linux kernel: skipped (${process.getuid?.() === 0 ? 'LinuxKernel not available' : 'needs root'})`)
+
+for (const r of results) console.log(`${r.backend.padEnd(8)} ${r.kernel.padEnd(7)} ${r.peers} peers programmed in ${r.ms} ms${r.ms < 1000 ? '' : '  (over the 1 s target)'}`)
+mkdirSync('bench/results', { recursive: true })
+writeFileSync('bench/results/backends.json', JSON.stringify({ date: new Date().toISOString(), targetMs: 1000, results }, null, 2) + '\n')
