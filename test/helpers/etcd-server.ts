@@ -4,9 +4,10 @@
  * every server is killed and its data dir removed when the test process exits.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { request } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -19,6 +20,10 @@ export interface StartEtcdOptions {
   netns?: string
   /** Data directory; default: a fresh temp dir. */
   dataDir?: string
+  /** Serve clients over TLS with these PEM files (endpoint becomes https://). */
+  tls?: { certFile: string; keyFile: string; caFile?: string; clientCertAuth?: boolean; clientCertFile?: string; clientKeyFile?: string }
+  /** More etcd flags, e.g. ['--auth-token-ttl', '2']. */
+  extraArgs?: string[]
 }
 
 export interface EtcdServer {
@@ -75,9 +80,12 @@ function freePort(host: string): Promise<number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-function httpJson(url: string, method: 'GET' | 'POST', body?: unknown): Promise<unknown> {
+interface ClientTls { ca?: Buffer; cert?: Buffer; key?: Buffer }
+
+function httpJson(url: string, method: 'GET' | 'POST', body?: unknown, tls?: ClientTls): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, timeout: 1000, headers: { 'content-type': 'application/json' } }, (res) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest
+    const req = request(url, { method, timeout: 1000, headers: { 'content-type': 'application/json' }, ...(tls ?? {}) }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -111,13 +119,24 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'weft-etcd-'))
   if (ownDir) dirs.add(dataDir)
   const urlHost = host.includes(':') ? `[${host}]` : host
+  const scheme = opts.tls ? 'https' : 'http'
+  const clientTls: ClientTls | undefined = opts.tls && {
+    ...(opts.tls.caFile ? { ca: readFileSync(opts.tls.caFile) } : {}),
+    ...(opts.tls.clientCertFile ? { cert: readFileSync(opts.tls.clientCertFile) } : {}),
+    ...(opts.tls.clientKeyFile ? { key: readFileSync(opts.tls.clientKeyFile) } : {}),
+  }
+  const tlsArgs = opts.tls
+    ? ['--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile,
+      ...(opts.tls.caFile ? ['--trusted-ca-file', opts.tls.caFile] : []),
+      ...(opts.tls.clientCertAuth ? ['--client-cert-auth'] : [])]
+    : []
   // In a fresh netns nothing listens, so fixed defaults are fine there; on the host probe free ports.
   let port = opts.port ?? (opts.netns ? 2379 : await freePort(host))
   let peerPort = opts.netns ? port + 1 : await freePort(host)
   let child: ChildProcess | undefined
 
   const launch = async (): Promise<void> => {
-    const endpoint = `http://${urlHost}:${port}`
+    const endpoint = `${scheme}://${urlHost}:${port}`
     const peer = `http://${urlHost}:${peerPort}`
     const args = [
       '--name', 'weft-test', '--data-dir', dataDir,
@@ -125,6 +144,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `weft-test=${peer}`, '--initial-cluster-state', 'new',
       '--logger', 'zap', '--log-level', 'error',
+      ...tlsArgs, ...(opts.extraArgs ?? []),
     ]
     // pdeathsig: etcd dies with the test process even if that one is SIGKILLed.
     const argv = ['--pdeathsig', 'KILL', 'etcd', ...args]
@@ -151,7 +171,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer
           await etcdctlInNs(opts.netns, endpoint, ['endpoint', 'health'])
           return
         }
-        const health = (await httpJson(`${endpoint}/health`, 'GET')) as { health?: string }
+        const health = (await httpJson(`${endpoint}/health`, 'GET', undefined, clientTls)) as { health?: string }
         if (health.health === 'true') return
       } catch { /* not up yet */ }
       await sleep(100)
@@ -192,8 +212,8 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer
         await etcdctlInNs(opts.netns, server.endpoint, ['compact', String(rev)])
         return
       }
-      const status = (await httpJson(`${server.endpoint}/v3/maintenance/status`, 'POST', {})) as { header: { revision: string } }
-      await httpJson(`${server.endpoint}/v3/kv/compaction`, 'POST', { revision: status.header.revision, physical: true })
+      const status = (await httpJson(`${server.endpoint}/v3/maintenance/status`, 'POST', {}, clientTls)) as { header: { revision: string } }
+      await httpJson(`${server.endpoint}/v3/kv/compaction`, 'POST', { revision: status.header.revision, physical: true }, clientTls)
     },
   }
 
