@@ -3,7 +3,7 @@
  * flannel-cni-plugin's doCmdAdd/getDelegateIPAM. Pure: netconf + subnet.env in, JSON object out.
  * Every key the operator set in `delegate`/`ipam` wins over the computed default.
  */
-import { formatCidr } from '../ip/ip.ts'
+import { formatCidr, formatIp, type IpAddr, type IpNet } from '../ip/ip.ts'
 import type { SubnetEnv } from './subnet-env.ts'
 
 export type Json = Record<string, unknown>
@@ -36,11 +36,11 @@ export function buildDelegateConf(conf: WeftNetConf, env: SubnetEnv): Json {
   if (d.type === 'bridge' && d.isGateway === undefined) d.isGateway = true
   d.cniVersion = conf.cniVersion
   if (conf.runtimeConfig !== undefined && d.runtimeConfig === undefined) d.runtimeConfig = conf.runtimeConfig
-  d.ipam = delegateIpam(conf, env)
+  d.ipam = delegateIpam(conf, env, d.type === 'bridge' && d.isGateway === true)
   return d
 }
 
-function delegateIpam(conf: WeftNetConf, env: SubnetEnv): Json {
+function delegateIpam(conf: WeftNetConf, env: SubnetEnv, viaBridge: boolean): Json {
   const ipam: Json = { ...(conf.ipam ?? {}) }
   if (ipam.type === undefined) ipam.type = 'host-local'
   const ranges: Json[][] = []
@@ -48,8 +48,12 @@ function delegateIpam(conf: WeftNetConf, env: SubnetEnv): Json {
   if (env.ipv6Subnet) ranges.push([{ subnet: formatCidr(env.ipv6Subnet.net) }])
   ipam.ranges = ranges
   const routes: Json[] = Array.isArray(ipam.routes) ? [...(ipam.routes as Json[])] : []
-  if (env.network) routes.push({ dst: formatCidr(env.network) })
-  if (env.ipv6Network) routes.push({ dst: formatCidr(env.ipv6Network) })
+  // flannel writes only `dst`; the bridge then routes via its gateway (FLANNEL_SUBNET's address)
+  // anyway, but bridge plugins before containernetworking/plugins#887 fail CHECK on a route
+  // without `gw`, so weft names the gateway the route gets in any case
+  const route = (net: IpNet, gw: IpAddr | undefined): Json => (viaBridge && gw ? { dst: formatCidr(net), gw: formatIp(gw) } : { dst: formatCidr(net) })
+  if (env.network) routes.push(route(env.network, env.subnet?.ip))
+  if (env.ipv6Network) routes.push(route(env.ipv6Network, env.ipv6Subnet?.ip))
   ipam.routes = routes
   return ipam
 }

@@ -42,7 +42,7 @@ test('ADD delegates to bridge with host-local ranges, routes, MTU and the flanne
   assert.equal(call?.env.CNI_COMMAND, 'ADD')
   assert.deepEqual(call?.conf, {
     hairpinMode: true, isDefaultGateway: true, name: 'cbr0', type: 'bridge', ipMasq: false, mtu: 1450, isGateway: true, cniVersion: '1.0.0',
-    ipam: { type: 'host-local', ranges: [[{ subnet: '10.5.72.0/24' }], [{ subnet: 'fd00:10:0:48::/64' }]], routes: [{ dst: '10.5.0.0/16' }, { dst: 'fd00:10::/56' }] },
+    ipam: { type: 'host-local', ranges: [[{ subnet: '10.5.72.0/24' }], [{ subnet: 'fd00:10:0:48::/64' }]], routes: [{ dst: '10.5.0.0/16', gw: '10.5.72.1' }, { dst: 'fd00:10::/56', gw: 'fd00:10:0:48::1' }] },
   })
   assert.deepEqual(await readdir(join(f.dir, 'data')), ['c1'])
 })
@@ -55,7 +55,18 @@ test('FLANNEL_IPMASQ=false makes the bridge masquerade; operator keys win', asyn
   assert.equal(conf.ipMasq, true)
   assert.equal(conf.mtu, 1400)
   assert.equal(conf.ipam.dataDir, '/tmp/x')
-  assert.deepEqual(conf.ipam.routes, [{ dst: '0.0.0.0/0' }, { dst: '10.5.0.0/16' }, { dst: 'fd00:10::/56' }])
+  assert.deepEqual(conf.ipam.routes, [{ dst: '0.0.0.0/0' }, { dst: '10.5.0.0/16', gw: '10.5.72.1' }, { dst: 'fd00:10::/56', gw: 'fd00:10:0:48::1' }])
+})
+
+test('a non-bridge delegate gets flannel\'s plain dst routes', async (t) => {
+  const f = await fixture(t)
+  await writeFile(f.subnetFile, SUBNET_ENV)
+  await writeFile(join(f.bin, 'ptp'), '')
+  await chmod(join(f.bin, 'ptp'), 0o755)
+  await runCniPlugin(f.env('ADD'), f.conf({ delegate: { type: 'ptp' } }), { exec: f.exec })
+  const conf = f.calls[0]?.conf as Record<string, any>
+  assert.equal(conf.isGateway, undefined)
+  assert.deepEqual(conf.ipam.routes, [{ dst: '10.5.0.0/16' }, { dst: 'fd00:10::/56' }])
 })
 
 test('missing subnet.env fails fast with error 11 and a clear message, and nothing is delegated', async (t) => {
