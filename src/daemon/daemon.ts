@@ -13,7 +13,7 @@ import type { Clock } from '../util/clock.ts'
 import { WeftError, errorMessage, isWeftError } from '../errors.ts'
 import { isAbort } from '../util/abort.ts'
 import { keepLease } from './lease-renewer.ts'
-import { formatCidr, formatIp } from '../ip/ip.ts'
+import { formatCidr } from '../ip/ip.ts'
 import { renderSubnetEnv } from '../subnet/subnet-file.ts'
 
 export interface DaemonSettings {
@@ -58,7 +58,6 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
   const families = enabledFamilies(config)
   await parts.preflight?.(config)
   const extIface = await parts.selectInterface(families)
-  log.info('using interface', { name: extIface.name, address: extIface.ifaceAddr && formatIp(extIface.ifaceAddr), publicIP: extIface.extAddr && formatIp(extIface.extAddr) })
 
   const network = await registerNetwork(config, extIface, parts, signal)
   const lease = network.lease
