@@ -19,6 +19,7 @@ export interface JsonObject {
   readonly entries: ReadonlyArray<readonly [string, JsonValue]>
 }
 
+/** Any JSON value; objects and numbers keep their source detail. */
 export type JsonValue = null | boolean | string | JsonNumber | JsonObject | JsonValue[]
 
 /** Parses `text`; throws ConfigError (field '') naming the byte offset of the first error. */

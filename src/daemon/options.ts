@@ -45,8 +45,10 @@ export interface DaemonOptions {
   readonly sources: Readonly<Record<string, 'cli' | 'env' | 'default'>>
 }
 
+/** Options, or a request to print usage (-h) or the version (--version). */
 export type ParseResult = DaemonOptions | { readonly help: string } | { readonly version: true }
 
+/** Facts about the process that the pure parser may not look up itself. */
 export interface ParseContext {
   /** Decides the default --log-format: human on a terminal, JSON otherwise. */
   readonly stderrIsTTY?: boolean
@@ -54,7 +56,9 @@ export interface ParseContext {
   readonly program?: string
 }
 
+/** How a flag's text is read: `list` flags repeat and accumulate. */
 export type FlagType = 'string' | 'bool' | 'int' | 'list'
+/** A flag's raw value before its `check`. */
 export type FlagValue = string | boolean | number | readonly string[]
 
 /** One flag, declared once: parsing, env lookup, validation and `-h` all read this. */
@@ -170,20 +174,21 @@ export function envName(flag: string): string {
 
 /** Parses argv (without node and script) and env; throws ConfigError with code 'USAGE'. */
 export function parseDaemonArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, ctx: ParseContext = {}): ParseResult {
+  const program = ctx.program ?? 'weftd'
   const values = new Map<string, FlagValue>()
   const sources: Record<string, 'cli' | 'env' | 'default'> = {}
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     if (arg === '--') {
-      if (i + 1 < argv.length) throw usage('', `unexpected argument ${JSON.stringify(argv[i + 1])}: weftd takes no positional arguments`)
+      if (i + 1 < argv.length) throw usage('', `unexpected argument ${JSON.stringify(argv[i + 1])}: ${program} takes no positional arguments`)
       break
     }
-    if (!arg.startsWith('-') || arg === '-') throw usage('', `unexpected argument ${JSON.stringify(arg)}: weftd takes no positional arguments`)
+    if (!arg.startsWith('-') || arg === '-') throw usage('', `unexpected argument ${JSON.stringify(arg)}: ${program} takes no positional arguments`)
     const body = arg.startsWith('--') ? arg.slice(2) : arg.slice(1)
     if (body === '' || body.startsWith('-') || body.startsWith('=')) throw usage('', `bad flag syntax: ${arg}`)
     const eq = body.indexOf('=')
     const name = eq < 0 ? body : body.slice(0, eq)
-    if (name === 'h' || name === 'help') return { help: usageText(ctx.program ?? 'weftd') }
+    if (name === 'h' || name === 'help') return { help: usageText(program) }
     const spec = BY_NAME.get(name)
     if (!spec) throw usage(`-${name.length > 1 ? '-' : ''}${name}`, `unknown flag${suggest(name)}`)
     let text: string | undefined = eq < 0 ? undefined : body.slice(eq + 1)
