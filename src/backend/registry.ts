@@ -15,6 +15,7 @@ import { parseUdpOptions } from './udp/udp-options.ts'
 import { parseVxlanOptions } from './vxlan/vxlan-options.ts'
 import { parseAwsVpcOptions } from './aws-vpc/aws-vpc-options.ts'
 import { parseGceOptions } from './gce/gce-options.ts'
+import { parseAliVpcOptions } from './ali-vpc/ali-vpc-options.ts'
 
 /** Map from lower-cased flannel type string to its definition. */
 export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
@@ -39,6 +40,7 @@ export const backendRegistry: BackendRegistry = Object.freeze({
   vxlan: define('vxlan', parseVxlanOptions, () => import('./vxlan/vxlan.ts').then((m) => m.vxlan)),
   'aws-vpc': define('aws-vpc', parseAwsVpcOptions, () => import('./aws-vpc/aws-vpc.ts').then((m) => m.awsVpc)),
   gce: define('gce', parseGceOptions, () => import('./gce/gce.ts').then((m) => m.gce)),
+  'ali-vpc': define('ali-vpc', parseAliVpcOptions, () => import('./ali-vpc/ali-vpc.ts').then((m) => m.aliVpc)),
 })
 
 /** The registry's type strings, in declaration order (used in "expected one of ..." messages). */
