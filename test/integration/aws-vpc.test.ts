@@ -280,3 +280,32 @@ test('IMDS: v1 fallback when the token endpoint is absent; tokens when v2 is req
   await register(backendOf(v2))
   assert.ok(v2.emu.imdsCalls.filter((c) => c.method === 'GET').every((c) => c.withToken && c.status === 200))
 })
+
+test('IMDS unreachable: a clear error naming the endpoint and the variable to set', async () => {
+  const w = await world()
+  const closed = await startEc2Emulator()
+  const deadUrl = closed.url
+  await closed.close()
+  process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = deadUrl
+  await assert.rejects(register(backendOf(w)), (err: unknown) => {
+    assert.ok(isWeftError(err, 'CLOUD_API_FAILED'))
+    assert.match(err.message, new RegExp(`^instance metadata service at ${deadUrl.replace(/\./g, '\\.')} is not reachable: .+; run on EC2 or set AWS_EC2_METADATA_SERVICE_ENDPOINT$`))
+    return true
+  })
+  assert.equal(w.emu.calls.length, 0)
+})
+
+test('abort during a throttling backoff stops registration with the signal reason', async () => {
+  const w = await world()
+  w.emu.failNext('CreateRoute', THROTTLE, 100)
+  const backend = awsVpc(parseAwsVpcOptions({}), w.deps, { retryPolicy: { maxAttempts: 100, baseDelayMs: 5_000, maxDelayMs: 5_000 } })
+  const ac = new AbortController()
+  const started = Date.now()
+  const p = backend.registerNetwork(config, ac.signal)
+  while (!w.emu.calls.some((c) => c.action === 'CreateRoute')) await new Promise((r) => setTimeout(r, 5))
+  const reason = new Error('shutting down')
+  ac.abort(reason)
+  await assert.rejects(p, (err) => err === reason)
+  assert.ok(Date.now() - started < 2_000, 'did not wait out the 5 s backoff')
+  assert.equal(w.emu.calls.filter((c) => c.action === 'CreateRoute').length, 1)
+})
