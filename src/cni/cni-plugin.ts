@@ -29,6 +29,9 @@ export interface CniDeps {
   readonly clock?: Clock
 }
 
+/** Searched after CNI_PATH. */
+export const FALLBACK_CNI_DIRS = ['/opt/cni/bin', '/usr/lib/cni', '/usr/libexec/cni'] as const
+
 type Env = Readonly<Record<string, string | undefined>>
 
 /** Runs one CNI command as the spec describes (env + stdin in, JSON + exit code out). */
@@ -58,13 +61,16 @@ interface CmdArgs {
 }
 
 function requireEnv(env: Env, command: string): CmdArgs {
-  const need = ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_PATH', ...(command === 'DEL' ? [] : ['CNI_NETNS'])]
+  const need = ['CNI_CONTAINERID', 'CNI_IFNAME', ...(command === 'DEL' ? [] : ['CNI_NETNS'])]
   const missing = need.filter((k) => (env[k] ?? '') === '')
   if (missing.length > 0) throw new CniError(4, `missing environment variable ${missing.join(', ')} for ${command}`)
   const containerId = env.CNI_CONTAINERID as string
   // the id names a file in dataDir
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId)) throw new CniError(4, `CNI_CONTAINERID is not a valid container id: ${containerId}`)
-  return { containerId, cniPath: env.CNI_PATH as string }
+  // CNI_PATH first, then the usual install locations (Debian's containernetworking-plugins
+  // puts bridge/host-local in /usr/lib/cni, upstream tarballs in /opt/cni/bin)
+  const cniPath = [env.CNI_PATH ?? '', ...FALLBACK_CNI_DIRS].filter((d) => d !== '').join(':')
+  return { containerId, cniPath }
 }
 
 async function cmdAdd(conf: WeftNetConf, env: Env, args: CmdArgs, deps: CniDeps): Promise<CniOutput> {
@@ -104,7 +110,7 @@ async function cmdCheck(conf: WeftNetConf, env: Env, args: CmdArgs, deps: CniDep
 async function delegateCall(command: string, delegate: Json, env: Env, args: CmdArgs, deps: CniDeps): Promise<CniOutput> {
   const type = String(delegate.type)
   const path = await findPlugin(type, args.cniPath)
-  if (!path) throw new CniError(100, `failed to find delegate plugin "${type}" in CNI_PATH ${args.cniPath}`)
+  if (!path) throw new CniError(100, `failed to find delegate plugin "${type}" in ${args.cniPath}; install containernetworking-plugins or set CNI_PATH`)
   const childEnv: Record<string, string> = {}
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v
   childEnv.CNI_COMMAND = command

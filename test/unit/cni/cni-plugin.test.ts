@@ -154,5 +154,7 @@ test('VERSION, bad command, bad env, bad JSON and bad version give spec error co
   assert.equal(await code(f.env('ADD'), f.conf({ cniVersion: '9.9.9' })), 1)
   assert.equal(await code(f.env('ADD'), f.conf({ name: 3 })), 7)
   await writeFile(f.subnetFile, SUBNET_ENV)
-  assert.equal(await code({ ...f.env('ADD'), CNI_PATH: '/nonexistent' }, f.conf()), 100)
+  const missing = await runCniPlugin({ ...f.env('ADD'), CNI_PATH: '/nonexistent' }, f.conf({ delegate: { type: 'no-such-plugin' } }), { exec: f.exec })
+  assert.equal(JSON.parse(missing.stdout).code, 100)
+  assert.match(JSON.parse(missing.stdout).msg, /"no-such-plugin" in \/nonexistent:\/opt\/cni\/bin:\/usr\/lib\/cni/)
 })
