@@ -7,6 +7,9 @@ import { WeftError } from '../errors.ts'
 import { type IpAddr, formatIp, parseIp } from '../ip/ip.ts'
 import type { LeaseAttrs } from './lease.ts'
 
+const FIELD_NAMES = new Set(['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data'])
+const LOWER_NAMES = new Map([...FIELD_NAMES].map((n) => [n.toLowerCase(), n]))
+
 // flannel's PublicIP is a value type (ip.IP4): a v6-only host writes the zero address.
 const ZERO_V4 = '0.0.0.0'
 
@@ -34,27 +37,25 @@ export function decodeLeaseAttrs(json: string): LeaseAttrs {
     throw invalid('value', 'is not valid JSON')
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('value', 'must be a JSON object')
-  // Go matches field names case-insensitively; so do we, preferring the exact spelling.
   const obj = raw as Record<string, unknown>
-  const field = (name: string): unknown => {
-    if (name in obj) return obj[name]
-    const lower = name.toLowerCase()
-    const alt = Object.keys(obj).find((k) => k.toLowerCase() === lower)
-    return alt === undefined ? undefined : obj[alt]
+  // Go matches field names case-insensitively; one pass, the exact spelling wins.
+  const fields: Record<string, unknown> = {}
+  for (const k of Object.keys(obj)) {
+    const canonical = FIELD_NAMES.has(k) ? k : LOWER_NAMES.get(k.toLowerCase())
+    if (canonical !== undefined && (k === canonical || !(canonical in fields))) fields[canonical] = obj[k]
   }
-  const publicIP = decodeIp(field('PublicIP'), 'PublicIP', 4)
-  const publicIPv6 = decodeIp(field('PublicIPv6'), 'PublicIPv6', 6)
-  const backendType = field('BackendType') ?? ''
+  const publicIP = decodeIp(fields['PublicIP'], 'PublicIP', 4)
+  const publicIPv6 = decodeIp(fields['PublicIPv6'], 'PublicIPv6', 6)
+  const backendType = fields['BackendType'] ?? ''
   if (typeof backendType !== 'string') throw invalid('BackendType', 'must be a string')
-  const backendData = field('BackendData')
-  const backendV6Data = field('BackendV6Data')
-  return {
-    ...(publicIP ? { publicIP } : {}),
-    ...(publicIPv6 ? { publicIPv6 } : {}),
-    backendType,
-    ...(isEmptyRaw(backendData) ? {} : { backendData }),
-    ...(isEmptyRaw(backendV6Data) ? {} : { backendV6Data }),
-  }
+  const backendData = fields['BackendData']
+  const backendV6Data = fields['BackendV6Data']
+  const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = { backendType }
+  if (publicIP) attrs.publicIP = publicIP
+  if (publicIPv6) attrs.publicIPv6 = publicIPv6
+  if (!isEmptyRaw(backendData)) attrs.backendData = backendData
+  if (!isEmptyRaw(backendV6Data)) attrs.backendV6Data = backendV6Data
+  return attrs
 }
 
 function decodeIp(value: unknown, name: string, family: 4 | 6): IpAddr | undefined {
