@@ -10,9 +10,11 @@ export type OptionSection = Readonly<Record<string, unknown>>
 /**
  * Throws for any key not in `known` (display spellings, e.g. ['VNI', 'Port']).
  * @param backendType used in the message when the backend takes no options at all
+ * @param tolerated keys accepted without effect, e.g. flannel-on-Windows keys ("Name") found in
+ *   configs shared by mixed Linux/Windows clusters, which flannel on Linux ignores
  */
-export function rejectUnknownOptions(section: OptionSection, known: readonly string[], backendType: string): void {
-  const lower = new Set(known.map((k) => k.toLowerCase()))
+export function rejectUnknownOptions(section: OptionSection, known: readonly string[], backendType: string, tolerated: readonly string[] = []): void {
+  const lower = new Set([...known, ...tolerated].map((k) => k.toLowerCase()))
   for (const key of Object.keys(section)) {
     if (lower.has(key)) continue
     const rule = known.length === 0

@@ -3,8 +3,9 @@ import { rejectUnknownOptions, type OptionSection } from '../../config/backend-o
 
 export type HostGwOptions = Readonly<Record<string, never>>
 
-/** Accepts only an empty section (after `type` was removed). */
+/** Accepts an empty section (after `type` was removed), or one with the Windows-only Name. */
 export function parseHostGwOptions(section: OptionSection): HostGwOptions {
-  rejectUnknownOptions(section, [], 'host-gw')
+  // Name (the Windows bridge network, e.g. "cbr0") is read by flannel on Windows only.
+  rejectUnknownOptions(section, [], 'host-gw', ['Name'])
   return Object.freeze({})
 }

@@ -21,7 +21,8 @@ const KNOWN = ['VNI', 'Port', 'GBP', 'Learning', 'DirectRouting', 'MTU'] as cons
 
 /** Validates the section (keys lower-cased, `type` removed) and fills flannel's defaults. */
 export function parseVxlanOptions(section: OptionSection): VxlanOptions {
-  rejectUnknownOptions(section, KNOWN, 'vxlan')
+  // Name and MacPrefix are read by flannel on Windows only; shared configs carry them.
+  rejectUnknownOptions(section, KNOWN, 'vxlan', ['Name', 'MacPrefix'])
   const mtu = intOption(section, 'MTU', { min: 0, max: 65535, fallback: 0 })
   // 68 is the IPv4 minimum link MTU (RFC 791); 0 means "take the interface MTU".
   if (mtu !== 0 && mtu < 68) throw new ConfigError('Backend.MTU', `must be 0 (take the interface MTU) or in 68..65535, got ${mtu}`)

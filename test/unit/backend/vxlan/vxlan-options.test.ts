@@ -45,3 +45,8 @@ test('booleans must be JSON booleans', () => {
 test('unknown keys list the known ones', () => {
   fails({ vnid: 1 }, 'Backend', 'unknown key "vnid"; expected one of Type, VNI, Port, GBP, Learning, DirectRouting, MTU')
 })
+
+test('Windows-only Name and MacPrefix are tolerated and not listed as options', () => {
+  assert.equal(parseVxlanOptions({ name: 'vxlan0', macprefix: '0E-2A', vni: 4096, port: 4789 }).vni, 4096)
+  fails({ nam: 'x' }, 'Backend', 'expected one of Type, VNI, Port, GBP, Learning, DirectRouting, MTU')
+})
