@@ -21,7 +21,7 @@ export function alloc(_options: AllocOptions, deps: BackendDeps): Backend {
         backendType: '',
       }
       const lease = await deps.subnetManager.acquireLease(config, attrs, signal)
-      deps.logger.child({ component: 'backend/alloc' }).info('lease acquired', { backend: 'alloc' })
+      deps.logger.child({ component: 'backend/alloc' }).debug('lease acquired; alloc programs no data path')
       return {
         lease,
         mtu: extIface.mtu,
