@@ -26,11 +26,25 @@ const MAIN_TABLE = 254
  * by device + IP, FDB entries by device + MAC (`bridge fdb replace` rewrites the dst).
  */
 export function entryKey(entry: KernelEntry): string {
+  let key = keyCache.get(entry)
+  if (key === undefined) {
+    key = computeKey(entry)
+    keyCache.set(entry, key)
+  }
+  return key
+}
+
+// Keys are asked for on every notification and every diff: compute each entry's once.
+const keyCache = new WeakMap<KernelEntry, string>()
+
+function computeKey(entry: KernelEntry): string {
   switch (entry.kind) {
-    case 'route':
-      return `route|${entry.route.table ?? MAIN_TABLE}|${formatCidr(entry.route.dst)}`
+    case 'route': {
+      const { dst } = entry.route
+      return `route|${entry.route.table ?? MAIN_TABLE}|${dst.family}|${dst.addr.toString(16)}/${dst.prefix}`
+    }
     case 'neigh':
-      return `neigh|${entry.neigh.index}|${formatIp(entry.neigh.ip)}`
+      return `neigh|${entry.neigh.index}|${entry.neigh.ip.family}|${entry.neigh.ip.value.toString(16)}`
     case 'fdb':
       return `fdb|${entry.fdb.index}|${entry.fdb.mac.toLowerCase()}`
   }
