@@ -94,7 +94,9 @@ async function showLeases(bed: Testbed, runs: readonly HostRun[], args: DemoArgs
       print(indent(r.stdout.trimEnd()))
       printed = true
     } else {
-      print(`    weft leases failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] ?? ''}; reading etcd directly`)
+      const lines = r.stderr.trim().split('\n')
+      const why = lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? ''
+      print(`    weft leases failed (exit ${r.code}): ${why.trim()}; reading etcd directly`)
     }
   }
   const leases = await bed.getLeases()

@@ -56,8 +56,11 @@ function runDemo(args: string[], env: Record<string, string>): Promise<DemoRun> 
   })
 }
 
-async function demoNamespaces(before: Set<string>): Promise<string[]> {
-  return (await listNetns()).filter((n) => !before.has(n) && /^wt[0-9a-z]+t\d+-/.test(n))
+/** Namespaces still present of the testbed the demo printed (other tests may run testbeds concurrently). */
+async function leftoverOf(out: string): Promise<string[]> {
+  const prefix = /netns (wt[0-9a-z]+)-h1 /.exec(out)?.[1]
+  assert.ok(prefix, `no testbed prefix in demo output:\n${out}`)
+  return (await listNetns()).filter((n) => n.startsWith(`${prefix}-`))
 }
 
 test('demo --once with a stand-in host-gw weftd: leases, pods, full ping matrix, cleanup', { skip, timeout: 120_000 }, async () => {
@@ -65,17 +68,17 @@ test('demo --once with a stand-in host-gw weftd: leases, pods, full ping matrix,
   try {
     const fake = join(dir, 'fake-weftd.mjs')
     writeFileSync(fake, FAKE_WEFTD)
-    const before = new Set(await listNetns())
     const r = await runDemo(['--once', '--backend=host-gw', `--weftd=${fake}`, '--timeout=20'], { FAKE_TYPE: 'host-gw' })
     assert.equal(r.code, 0, r.out)
     assert.match(r.out, /creating a 3-host testbed/)
     assert.match(r.out, /h1: FLANNEL_SUBNET=10\.5\.1\.1\/24/)
-    assert.match(r.out, /h1\s+10\.5\.1\.0\/24\s+10\.200\.0\.1\s+host-gw/)
+    // From `weft leases` or the demo's own table: subnet, public IP, backend in that order.
+    assert.match(r.out, /10\.5\.1\.0\/24\s+10\.200\.0\.1\s+host-gw/)
     assert.match(r.out, /h3: pod \S+ eth0 10\.5\.3\.2/)
     // Full matrix: every off-diagonal cell answered.
     assert.equal((r.out.match(/ok \d+\.\d+ms/g) ?? []).length, 6, r.out)
     assert.match(r.out, /all steps passed/)
-    assert.deepEqual(await demoNamespaces(before), [])
+    assert.deepEqual(await leftoverOf(r.out), [])
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -86,13 +89,12 @@ test('demo --once exits non-zero with weftd output when weftd fails, and cleans 
   try {
     const fake = join(dir, 'fake-weftd.mjs')
     writeFileSync(fake, FAKE_WEFTD)
-    const before = new Set(await listNetns())
     const r = await runDemo(['--once', `--weftd=${fake}`, '--timeout=10'], { FAKE_FAIL: '1', FAKE_TYPE: 'alloc' })
     assert.equal(r.code, 1, r.out)
     assert.match(r.out, /process exited before writing/)
     assert.match(r.out, /failing on purpose/)
     assert.match(r.out, /1 step\(s\) failed/)
-    assert.deepEqual(await demoNamespaces(before), [])
+    assert.deepEqual(await leftoverOf(r.out), [])
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -107,11 +109,19 @@ test('demo rejects a bad flag with usage (exit 2)', { timeout: 30_000 }, async (
 const builtSkip = skip || (existsSync(join(repo, 'dist', 'weftd.mjs')) || existsSync(join(repo, 'src', 'cli', 'weftd.ts')) ? false : 'no weftd yet (neither dist/weftd.mjs nor src/cli/weftd.ts)')
 
 test('demo --once with the real weftd and the alloc backend', { skip: builtSkip, timeout: 120_000 }, async () => {
-  const before = new Set(await listNetns())
   const r = await runDemo(['--once', '--backend=alloc'], {})
   assert.equal(r.code, 0, r.out)
   assert.match(r.out, /all steps passed/)
-  // alloc leases carry no BackendType, shown as '-'.
-  assert.match(r.out, /h3\s+10\.5\.\d+\.0\/24\s+10\.200\.0\.3\s+-/)
-  assert.deepEqual(await demoNamespaces(before), [])
+  assert.match(r.out, /10\.5\.\d+\.0\/24\s+10\.200\.0\.3\s/)
+  assert.deepEqual(await leftoverOf(r.out), [])
 })
+
+for (const backend of ['host-gw', 'vxlan']) {
+  test(`demo --once with the real weftd and ${backend}: every pod reaches every other pod`, { skip: builtSkip, timeout: 120_000 }, async () => {
+    const r = await runDemo(['--once', `--backend=${backend}`, '--timeout=20'], {})
+    assert.equal(r.code, 0, r.out)
+    assert.equal((r.out.match(/ok \d+\.\d+ms/g) ?? []).length, 6, r.out)
+    assert.match(r.out, /all steps passed/)
+    assert.deepEqual(await leftoverOf(r.out), [])
+  })
+}
