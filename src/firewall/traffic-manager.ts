@@ -128,7 +128,9 @@ export async function startTrafficRules(deps: TrafficRulesDeps, signal: AbortSig
   if (blackholes.length > 0) await ensureBlackholes(deps, blackholes, log)
   if (plan.length === 0 && blackholes.length === 0) return
 
-  void resyncLoop(deps, chosen, plan.map((p) => p.intent), blackholes, log, signal)
+  resyncLoop(deps, chosen, plan.map((p) => p.intent), blackholes, log, signal).catch((err: unknown) => {
+    log.error('traffic rule resync stopped', {}, err)
+  })
 }
 
 async function cleanupOther(other: Firewall, families: readonly Family[], log: Logger): Promise<void> {

@@ -108,7 +108,8 @@ test('a rule deleted by hand is restored within one resync period, with only one
     c.ns.exec('iptables', ['-t', 'filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD'])
     assert.notDeepEqual(flannelLines(c.ns.exec('iptables-save', [])), GOLDEN_V4)
     const { after } = await within(2_000, () => (flannelLines(c.ns.exec('iptables-save', [])).length === GOLDEN_V4.length ? true : undefined))
-    assert.ok(after <= 1_500, `restored after ${after} ms (resync 1 s)`)
+    assert.ok(after <= 1_800, `restored after ${after} ms (resync 1 s)`)
+    console.log(`# iptables rule restored ${after} ms after deletion (resync 1 s)`)
     assert.deepEqual(flannelLines(c.ns.exec('iptables-save', [])), GOLDEN_V4)
     assert.equal(c.logger.find('some rules are missing; deleting and recreating rules').length, 1)
     // quiet periods: one iptables-save per family, no restore, no per-rule -C calls

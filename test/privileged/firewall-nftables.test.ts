@@ -109,7 +109,8 @@ test('a rule deleted by hand is restored within one resync period', { skip }, as
       assert.ok(Date.now() - start < 2_000, 'not restored within 2 s')
       await new Promise((r) => setTimeout(r, 50))
     }
-    assert.ok(Date.now() - start <= 1_500, `restored after ${Date.now() - start} ms (resync 1 s)`)
+    assert.ok(Date.now() - start <= 1_800, `restored after ${Date.now() - start} ms (resync 1 s)`)
+    console.log(`# nft rule restored ${Date.now() - start} ms after deletion (resync 1 s)`)
     assert.equal(logger.find('some rules are missing; deleting and recreating rules').length, 1)
   } finally {
     ac.abort()

@@ -69,3 +69,19 @@ test('fully-random probe is a dry run and its answer is cached', async () => {
   assert.equal(await fw.supportsRandomFully(4), false)
   assert.deepEqual(calls, [['--check', '-f', '-']])
 })
+
+test('cleanup is a no-op without the nft binary, and idempotent add+delete otherwise', async () => {
+  const calls: { args: readonly string[]; input?: string }[] = []
+  let code = 127
+  const run: CommandRunner = async (_f, args, input) => {
+    calls.push(input === undefined ? { args } : { args, input })
+    return { code, stdout: '', stderr: '' }
+  }
+  const fw = new NfTablesFirewall(run, silentLogger)
+  await fw.cleanup([4, 6])
+  assert.deepEqual(calls.map((c) => c.args), [['--version']])
+  code = 0
+  calls.length = 0
+  await fw.cleanup([6])
+  assert.equal(calls[1]?.input, 'add table ip6 flannel-ipv6\ndelete table ip6 flannel-ipv6\n')
+})
