@@ -1,0 +1,124 @@
+/**
+ * One behaviour suite for every Registry: MemoryRegistry runs it in test/unit, EtcdRegistry
+ * against a real etcd in test/integration, so the fake cannot drift from etcd unnoticed.
+ * Only time-independent behaviour lives here (TTL expiry is tested per implementation).
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { isWeftError } from '../../../../src/errors.ts'
+import type { Registry, RegistryChange } from '../../../../src/subnet/etcd/registry.ts'
+
+export interface RegistryHarness {
+  readonly registry: Registry
+  /** Writes a raw key as `etcdctl put` would (with a TTL lease when ttlSeconds is given). */
+  rawPut(fullKey: string, value: string, ttlSeconds?: number): Promise<void>
+  /** Compacts history up to the current revision. */
+  compact(): Promise<void>
+}
+
+const signal = new AbortController().signal
+
+/** Registers the contract tests; `setup` gives each test a harness on an isolated prefix. */
+export function registryContract(name: string, setup: () => Promise<RegistryHarness>): void {
+  let n = 0
+  const prefix = (): string => `/contract${++n}/network`
+
+  test(`${name}: config is undefined until put, then read back`, async () => {
+    const { registry } = await setup()
+    const P = prefix()
+    assert.equal(await registry.getConfig(P, signal), undefined)
+    await registry.putConfig(P, '{"Network":"10.1.0.0/16"}', signal)
+    assert.equal(await registry.getConfig(P, signal), '{"Network":"10.1.0.0/16"}')
+    assert.equal(await registry.getConfig(`${P}2`, signal), undefined)
+  })
+
+  test(`${name}: create attaches a TTL lease; creating again is LEASE_CONFLICT and keeps the first value`, async () => {
+    const { registry } = await setup()
+    const P = prefix()
+    const rec = await registry.createSubnet(P, '10.1.1.0-24', 'a', 120, signal)
+    assert.notEqual(rec.leaseId, '0')
+    assert.equal(rec.ttlSeconds, 120)
+    await assert.rejects(registry.createSubnet(P, '10.1.1.0-24', 'b', 120, signal), (err: unknown) => isWeftError(err, 'LEASE_CONFLICT'))
+    const got = await registry.getSubnet(P, '10.1.1.0-24', signal)
+    assert.equal(got!.value, 'a')
+    assert.ok(got!.ttlSeconds! >= 115 && got!.ttlSeconds! <= 120)
+    assert.ok(BigInt(got!.storeRevision) >= BigInt(got!.modRevision))
+  })
+
+  test(`${name}: update renews with a new lease, keeps reservations TTL-less, recreates a missing key`, async () => {
+    const h = await setup()
+    const P = prefix()
+    const created = await h.registry.createSubnet(P, '10.1.2.0-24', 'a', 60, signal)
+    const updated = await h.registry.updateSubnet(P, '10.1.2.0-24', 'a2', 300, signal)
+    assert.notEqual(updated.leaseId, created.leaseId)
+    assert.ok((await h.registry.getSubnet(P, '10.1.2.0-24', signal))!.ttlSeconds! > 290)
+    await h.rawPut(`${P}/subnets/10.1.3.0-24`, 'reserved')
+    const kept = await h.registry.updateSubnet(P, '10.1.3.0-24', 'reserved2', 300, signal)
+    assert.equal(kept.leaseId, '0')
+    const r = await h.registry.getSubnet(P, '10.1.3.0-24', signal)
+    assert.equal(r!.value, 'reserved2')
+    assert.equal(r!.ttlSeconds, undefined)
+    const fresh = await h.registry.updateSubnet(P, '10.1.4.0-24', 'new', 300, signal)
+    assert.notEqual(fresh.leaseId, '0')
+  })
+
+  test(`${name}: list returns only this prefix's subnets in key order at one revision; delete removes`, async () => {
+    const h = await setup()
+    const P = prefix()
+    await h.rawPut(`${P}/config`, '{}')
+    await h.rawPut(`${P}/subnets/10.1.9.0-24`, 'x')
+    await h.rawPut(`${P}/subnets/10.1.10.0-24`, 'y', 300)
+    await h.rawPut(`${P}x/subnets/10.1.11.0-24`, 'other prefix')
+    const listing = await h.registry.listSubnets(P, signal)
+    assert.deepEqual(listing.entries.map((e) => `${e.key}=${e.value}`), ['10.1.10.0-24=y', '10.1.9.0-24=x'])
+    assert.equal(listing.entries[1]!.leaseId, '0')
+    assert.notEqual(listing.entries[0]!.leaseId, '0')
+    assert.ok(BigInt(listing.revision) >= BigInt(listing.entries[0]!.modRevision))
+    await h.registry.deleteSubnet(P, '10.1.9.0-24', signal)
+    await h.registry.deleteSubnet(P, 'never-existed', signal)
+    assert.deepEqual((await h.registry.listSubnets(P, signal)).entries.map((e) => e.key), ['10.1.10.0-24'])
+  })
+
+  test(`${name}: watch replays from a revision, filters by key, and ends on abort`, async () => {
+    const h = await setup()
+    const P = prefix()
+    const from = String(BigInt((await h.registry.listSubnets(P, signal)).revision) + 1n)
+    await h.rawPut(`${P}/subnets/10.1.20.0-24`, 'v1', 300)
+    await h.rawPut(`${P}/subnets/10.1.21.0-24`, 'w1')
+    await h.registry.deleteSubnet(P, '10.1.20.0-24', signal)
+    const ac = new AbortController()
+    const all: RegistryChange[] = []
+    for await (const b of h.registry.watchSubnets(P, from, ac.signal)) {
+      all.push(...b.changes)
+      if (all.length >= 3) break
+    }
+    assert.deepEqual(all.map((c) => `${c.type} ${c.key} ${c.value ?? ''}`), ['put 10.1.20.0-24 v1', 'put 10.1.21.0-24 w1', 'delete 10.1.20.0-24 '])
+    assert.notEqual(all[0]!.leaseId, '0')
+    assert.equal(all[1]!.leaseId, '0')
+    const one: string[] = []
+    for await (const b of h.registry.watchSubnet(P, '10.1.21.0-24', from, ac.signal)) {
+      one.push(...b.changes.map((c) => `${c.type} ${c.key}`))
+      if (one.length >= 1) break
+    }
+    assert.deepEqual(one, ['put 10.1.21.0-24'])
+    const quiet = (async () => {
+      let count = 0
+      for await (const b of h.registry.watchSubnets(P, String(BigInt(all[2]!.modRevision) + 1n), ac.signal)) count += b.changes.length
+      return count
+    })()
+    setTimeout(() => ac.abort(), 100)
+    assert.equal(await quiet, 0)
+  })
+
+  test(`${name}: watching from a compacted revision is REGISTRY_COMPACTED`, async () => {
+    const h = await setup()
+    const P = prefix()
+    const from = String(BigInt((await h.registry.listSubnets(P, signal)).revision) + 1n)
+    await h.rawPut(`${P}/subnets/10.1.30.0-24`, 'a')
+    await h.rawPut(`${P}/subnets/10.1.30.0-24`, 'b')
+    await h.compact()
+    await assert.rejects(async () => {
+      for await (const _ of h.registry.watchSubnets(P, from, signal)) { /* must not deliver */ }
+    }, (err: unknown) => isWeftError(err, 'REGISTRY_COMPACTED'))
+  })
+}
