@@ -3,8 +3,8 @@
 /** Backends whose data plane the demo exercises with pods and pings (alloc only allocates). */
 export const DATA_PLANE_BACKENDS: readonly string[] = ['vxlan', 'host-gw', 'udp']
 
-/** The backend used without --backend. */
-export const DEFAULT_BACKEND = 'alloc'
+/** The backend used without --backend (flannel's default too). */
+export const DEFAULT_BACKEND = 'vxlan'
 
 export interface DemoArgs {
   /** flannel Backend.Type written to the network config. */

@@ -2,10 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DEFAULT_BACKEND, UsageError, demoNetworkConfig, parseDemoArgs } from '../../../demo/demo-args.ts'
 
-test('defaults: alloc backend, 3 hosts, stays up', () => {
+test('defaults: vxlan backend, 3 hosts, stays up', () => {
   const a = parseDemoArgs([])
   assert.equal(a.backend, DEFAULT_BACKEND)
-  assert.equal(a.backend, 'alloc')
+  assert.equal(a.backend, 'vxlan')
   assert.deepEqual([a.once, a.hosts, a.ipv6, a.verbosity, a.timeoutSec, a.showLogs, a.help], [false, 3, false, 0, 30, false, false])
 })
 
