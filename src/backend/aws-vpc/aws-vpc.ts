@@ -31,7 +31,7 @@ import type { AwsVpcOptions } from './aws-vpc-options.ts'
 import { createImds } from './imds.ts'
 import type { Imds } from './imds.ts'
 import { planRouteTable } from './plan.ts'
-import type { RouteOp, RouteTable, RouteTableApi } from './route-table-api.ts'
+import type { Eni, RouteOp, RouteTable, RouteTableApi } from './route-table-api.ts'
 
 /** Effects the backend needs; tests pass fakes, production uses IMDS and the SDK. */
 export interface AwsVpcEnv {
@@ -81,13 +81,7 @@ export function awsVpc(options: AwsVpcOptions, deps: BackendDeps, env?: Partial<
         })
       }
       log.info('network interface found', { eni: eni.id, subnetId: eni.subnetId, ifaceAddr: ip })
-      try {
-        await api.disableSourceDestCheck(eni.id, signal)
-      } catch (err) {
-        if (signal.aborted) throw err
-        // flannel carries on too: source/dest check may be off already (or set by the operator)
-        log.warn('could not disable source/dest check; pod traffic to this host may be dropped', { eni: eni.id }, err)
-      }
+      await ensureSourceDestCheckOff(api, eni, log, signal)
 
       const tableIds = options.routeTableIds.length > 0 ? options.routeTableIds : [await detectRouteTable(api, instance.vpcId, eni.subnetId, log, signal)]
       for (const tableId of tableIds) {
@@ -95,6 +89,22 @@ export function awsVpc(options: AwsVpcOptions, deps: BackendDeps, env?: Partial<
       }
       return makeNetwork(lease, deps.extIface.mtu)
     },
+  }
+}
+
+/** Forwarding pod traffic needs source/dest check off; skip the call when EC2 says it is off. */
+async function ensureSourceDestCheckOff(api: RouteTableApi, eni: Eni, log: Logger, signal: AbortSignal): Promise<void> {
+  if (!eni.sourceDestCheck) {
+    log.debug('source/dest check already disabled', { eni: eni.id })
+    return
+  }
+  try {
+    await api.disableSourceDestCheck(eni.id, signal)
+    log.info('source/dest check disabled', { eni: eni.id })
+  } catch (err) {
+    if (signal.aborted) throw err
+    // flannel carries on too: the operator may manage the attribute (and IAM) elsewhere
+    log.warn('could not disable source/dest check; pod traffic to this host may be dropped', { eni: eni.id }, err)
   }
 }
 

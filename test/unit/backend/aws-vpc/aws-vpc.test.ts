@@ -33,7 +33,7 @@ const instance = {
   ],
 }
 
-function setup(tables: MemoryTable[], section: Record<string, unknown> = {}) {
+function setup(tables: MemoryTable[], section: Record<string, unknown> = {}, inst: typeof instance = instance) {
   const acquired: LeaseAttrs[] = []
   const subnetManager = {
     name: 'fake',
@@ -50,7 +50,7 @@ function setup(tables: MemoryTable[], section: Record<string, unknown> = {}) {
     logger,
     clock: new FakeClock(),
   }
-  const api = new MemoryRouteTableApi(instance, tables)
+  const api = new MemoryRouteTableApi(inst, tables)
   const regions: string[] = []
   const backend = awsVpc(parseAwsVpcOptions(section), deps, {
     imds: { identity: async () => ({ region: 'eu-west-1', instanceId: 'i-me' }) },
@@ -114,6 +114,14 @@ test('source/dest check failure is only a warning', async () => {
   api.failures.set('ModifyNetworkInterfaceAttribute', new CloudError({ operation: 'ModifyNetworkInterfaceAttribute', resource: 'eni-me', cloudCode: 'UnauthorizedOperation', cloudMessage: 'no', retryable: false }))
   await backend.registerNetwork(config, new AbortController().signal)
   assert.equal(logger.find('could not disable source/dest check; pod traffic to this host may be dropped').length, 1)
+})
+
+test('source/dest check already off: no Modify call', async () => {
+  const off = { ...instance, enis: instance.enis.map((n) => ({ ...n, sourceDestCheck: n.id !== 'eni-me' })) }
+  const { backend, api } = setup([table('rtb-a', { subnets: ['subnet-a'] })], {}, off)
+  await backend.registerNetwork(config, new AbortController().signal)
+  assert.ok(!api.calls.some((c) => c.startsWith('ModifyNetworkInterfaceAttribute')))
+  assert.ok(api.calls.includes('CreateRoute rtb-a 10.244.3.0/24'))
 })
 
 test('no ENI with the interface address is a clear error', async () => {
