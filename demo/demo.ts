@@ -136,20 +136,21 @@ async function pingMatrix(pods: readonly Pod[], family: 4 | 6, timeoutSec: numbe
   if (failed.length > 0) throw new Error(`${failed.length} of ${results.length} pod pairs unreachable: ${failed.map((f) => `${f.from}->${f.to}`).join(', ')}`)
 }
 
-async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], steps: Steps): Promise<void> {
+/** Runs every step; resolves with the pods it created (none for alloc or after a failure). */
+async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], steps: Steps): Promise<Pod[]> {
   const config = demoNetworkConfig(args)
   const wrote = await steps.run(`writing network config to etcd: ${JSON.stringify(config)}`, async () => {
     await bed.putNetworkConfig(config)
     return true
   })
-  if (!wrote) return
+  if (!wrote) return []
   const runs = await steps.run(`starting weftd on ${bed.hosts.length} hosts and waiting for subnet.env`, async () => {
     const started = bed.hosts.map((h) => startWeftd(bed, h, args, weftd))
     for (const r of started) print(`    ${r.host.name}: weftd pid ${r.weftd.pid}`)
     await waitForSubnets(started, args.timeoutSec)
     return started
   })
-  if (!runs) return
+  if (!runs) return []
   for (const r of runs) {
     void r.weftd.exited.then(({ code, signal }) => {
       if (!stopping) print(`[${r.host.name}] weftd exited unexpectedly (${signal ?? `code ${code}`}); output:\n${indent(r.weftd.output().trim().split('\n').slice(-15).join('\n'))}`)
@@ -158,7 +159,7 @@ async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], 
   await steps.run('lease table', () => showLeases(bed, runs, args))
   if (!DATA_PLANE_BACKENDS.includes(args.backend)) {
     print(`    (backend ${args.backend} has no data plane: no pods; try --backend=vxlan or --backend=host-gw)`)
-    return
+    return []
   }
   const pods = await steps.run('creating a pod behind cni0 on every host', async () => {
     const made: Pod[] = []
@@ -170,9 +171,10 @@ async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], 
     for (const p of made) print(`    ${p.host.name}: pod ${p.netns} eth0 ${p.ip}${p.ipv6 ? ` ${p.ipv6}` : ''} via cni0 ${p.gateway}`)
     return made
   })
-  if (!pods) return
+  if (!pods) return []
   await steps.run('pinging every pod from every other pod (IPv4)', () => pingMatrix(pods, 4, args.timeoutSec))
   if (pods.every((p) => p.ipv6)) await steps.run('pinging every pod from every other pod (IPv6)', () => pingMatrix(pods, 6, args.timeoutSec))
+  return pods
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -215,13 +217,17 @@ async function main(argv: readonly string[]): Promise<number> {
   })
   if (!bed) return 1
   try {
-    await sequence(bed, args, weftd, steps)
+    const pods = await sequence(bed, args, weftd, steps)
     if (args.once) {
       print(steps.failed.length === 0 ? '==> all steps passed' : `==> ${steps.failed.length} step(s) failed: ${steps.failed.join('; ')}`)
       return steps.failed.length === 0 ? 0 : 1
     }
     print('')
-    print(`demo is up. Look around, e.g.: ip netns exec ${bed.hosts[0]!.netns} ip route`)
+    print('demo is up. Look around, e.g.:')
+    print(`    ip netns exec ${bed.hosts[0]!.netns} ip route`)
+    const [p1, p2] = pods
+    if (p1 && p2) print(`    ip netns exec ${p1.netns} ping ${p2.ip}`)
+    print(`    ip netns exec ${bed.etcdNetns} env ETCDCTL_API=3 etcdctl --endpoints=${bed.etcdEndpoint} get --prefix /coreos.com/network`)
     print('press Ctrl-C to stop and clean up')
     // Keeps the process alive; Ctrl-C ends it through the testbed's signal handler.
     await new Promise<never>(() => { setInterval(() => undefined, 1 << 30) })
