@@ -21,6 +21,11 @@ export interface EtcdClientOptions {
   readonly endpoints: readonly string[]
   /** Per-request timeout (default 5 s); for watches it bounds only the connection setup. */
   readonly timeoutMs?: number
+  /**
+   * A watch that receives nothing for this long is treated as dead and reopened (default
+   * 15 min: etcd sends a progress notification every 10 min to watches that ask for one).
+   */
+  readonly watchIdleMs?: number
   readonly tls?: EtcdTlsOptions
   readonly username?: string
   readonly password?: string
@@ -87,9 +92,15 @@ export class EtcdClient {
     const { res, req } = await this.withFailover(path, body, signal, true)
     const onAbort = (): void => { req.destroy() }
     signal.addEventListener('abort', onAbort, { once: true })
+    // A silently vanished peer (no FIN, no RST) must not stall the watch forever.
+    req.socket?.setKeepAlive(true, 30_000)
+    const idleMs = this.options.watchIdleMs ?? 15 * 60_000
+    let idle = setTimeout(() => req.destroy(new Error(`no data from etcd for ${idleMs} ms`)), idleMs)
     let buffered = ''
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
+        clearTimeout(idle)
+        idle = setTimeout(() => req.destroy(new Error(`no data from etcd for ${idleMs} ms`)), idleMs)
         buffered += chunk.toString('utf8')
         let nl: number
         while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -102,6 +113,7 @@ export class EtcdClient {
       if (signal.aborted) return
       throw new WeftError('REGISTRY_UNAVAILABLE', 'etcd watch stream broke', { cause: err })
     } finally {
+      clearTimeout(idle)
       signal.removeEventListener('abort', onAbort)
       req.destroy()
     }

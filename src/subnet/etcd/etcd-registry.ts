@@ -21,6 +21,8 @@ export interface EtcdRegistryOptions {
   readonly username?: string
   readonly password?: string
   readonly timeoutMs?: number
+  /** See EtcdClientOptions.watchIdleMs. */
+  readonly watchIdleMs?: number
   /** Keys per range request while listing (default 500). */
   readonly pageSize?: number
   readonly logger: Logger
@@ -62,6 +64,7 @@ export class EtcdRegistry implements Registry {
     this.client = new EtcdClient({
       endpoints: options.endpoints, tls, logger: options.logger,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.watchIdleMs === undefined ? {} : { watchIdleMs: options.watchIdleMs }),
       ...(options.username === undefined ? {} : { username: options.username, password: options.password ?? '' }),
     })
     this.pageSize = options.pageSize ?? 500

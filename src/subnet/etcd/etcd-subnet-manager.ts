@@ -103,6 +103,26 @@ export class EtcdSubnetManager implements SubnetManager {
     return watchOwnLease(this.watchDeps(), formatSubnetKey(own.subnet, own.ipv6Subnet), own, signal)
   }
 
+  /**
+   * Every valid lease (for the CLI table). With `withExpiration`, one TTL lookup per lease:
+   * fine for an operator's command, never used by the watch.
+   */
+  async listLeases(signal: AbortSignal, options: { withExpiration?: boolean } = {}): Promise<Lease[]> {
+    const listing = await this.registry.listSubnets(this.prefix, signal)
+    const out: Lease[] = []
+    for (const entry of listing.entries) {
+      let lease = parseEntry(entry, this.garbage)?.lease
+      if (!lease) continue
+      if (options.withExpiration && entry.leaseId !== '0') {
+        const record = await this.registry.getSubnet(this.prefix, entry.key, signal)
+        if (!record) continue // expired meanwhile
+        if (record.ttlSeconds !== undefined) lease = { ...lease, expiration: this.clock.now() + record.ttlSeconds * 1000 }
+      }
+      out.push(lease)
+    }
+    return out
+  }
+
   async close(): Promise<void> {
     await this.registry.close()
   }

@@ -204,3 +204,18 @@ test('unavailable registry surfaces REGISTRY_UNAVAILABLE', async () => {
   registry.unavailable = true
   await assert.rejects(sm.acquireLease(config, attrs('5.5.5.5'), signal), (err: unknown) => isWeftError(err, 'REGISTRY_UNAVAILABLE'))
 })
+
+test('listLeases: valid leases only; expirations on request, none for reservations', async () => {
+  const { sm, registry, clock } = setup()
+  registry.rawPut(`${P}/subnets/10.3.9.0-24`, value('9.9.9.9'))
+  registry.rawPut(`${P}/subnets/junk`, 'x')
+  const plain = await sm.listLeases(signal)
+  assert.equal(plain.length, 6)
+  assert.ok(plain.every((l) => l.expiration === undefined))
+  assert.equal(registry.calls['getSubnet'], undefined)
+  await clock.advance(1000)
+  const timed = await sm.listLeases(signal, { withExpiration: true })
+  const byKey = new Map(timed.map((l) => [formatCidr(l.subnet!), l.expiration]))
+  assert.equal(byKey.get('10.3.1.0/24'), clock.now() + 86_399_000)
+  assert.equal(byKey.get('10.3.9.0/24'), undefined)
+})
