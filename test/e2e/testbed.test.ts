@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createTestbed, defaultPrefix, type Testbed } from '../helpers/testbed.ts'
+import { createTestbed, defaultPrefix, underlayV4, underlayV6, type Testbed } from '../helpers/testbed.ts'
 import { listNetns, pingUntil } from '../helpers/netns.ts'
 import { addPod, parseSubnetEnv } from '../helpers/pods.ts'
 
@@ -156,4 +156,28 @@ test('SIGTERM during a run removes the testbed', { skip, timeout: 60_000 }, asyn
   child.kill('SIGTERM')
   assert.ok([130, 143].includes((await exited) ?? -1), "exits through the cleanup handler")
   assert.deepEqual(await leftovers(prefix), [])
+})
+
+test('options are validated before anything is created', async () => {
+  await assert.rejects(createTestbed({ hosts: 0 }), /hosts must be an integer in 1\.\.200: 0/)
+  await assert.rejects(createTestbed({ hosts: 2, segments: 0 }), /segments must be an integer in 1\.\.50: 0/)
+  await assert.rejects(createTestbed({ hosts: 2, segments: 2, hostSegments: [0, 2] }), /hostSegments must give a segment in 0\.\.1 for each of the 2 hosts/)
+  await assert.rejects(createTestbed({ hosts: 1, prefix: 'Bad-Prefix' }), /prefix must be 1\.\.20 lower-case letters or digits: Bad-Prefix/)
+  assert.match(defaultPrefix(), /^wt[0-9a-z]+t[0-9a-z]+$/)
+  assert.equal(underlayV4(1, 3), '10.200.1.3')
+  assert.equal(underlayV6(0, 250), 'fd00:200::250')
+  assert.equal(underlayV6(12, 254), 'fd00:200:12::254')
+})
+
+test('explicit hostSegments place hosts', { skip, timeout: 60_000 }, async () => {
+  const bed = await createTestbed({ hosts: 3, segments: 2, hostSegments: [1, 0, 1], etcd: false })
+  try {
+    assert.deepEqual(bed.hosts.map((h) => h.underlayIp), ['10.200.1.1', '10.200.0.2', '10.200.1.3'])
+    assert.equal(bed.etcdEndpoint, '')
+    await assert.rejects(bed.etcdctl('get', 'x'), /etcd: false/)
+    await ping(bed, 0, '10.200.1.3')
+    await ping(bed, 0, '10.200.0.2')
+  } finally {
+    await bed.destroy()
+  }
 })

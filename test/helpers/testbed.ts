@@ -125,7 +125,6 @@ export const underlayV6 = (segment: number, n: number): string => formatIp(parse
 
 /** Builds a testbed; on any setup failure everything created so far is removed before rethrowing. */
 export async function createTestbed(opts: TestbedOptions): Promise<Testbed> {
-  if (process.getuid?.() !== 0) throw new Error('createTestbed needs root (network namespaces)')
   const nHosts = opts.hosts
   const segments = opts.segments ?? 1
   if (!Number.isInteger(nHosts) || nHosts < 1 || nHosts > 200) throw new Error(`hosts must be an integer in 1..200: ${nHosts}`)
@@ -136,6 +135,8 @@ export async function createTestbed(opts: TestbedOptions): Promise<Testbed> {
   }
   const prefix = opts.prefix ?? defaultPrefix()
   if (!/^[a-z0-9]{1,20}$/.test(prefix)) throw new Error(`prefix must be 1..20 lower-case letters or digits: ${prefix}`)
+  // Options are checked first so a mistake reads the same with or without root.
+  if (process.getuid?.() !== 0) throw new Error('createTestbed needs root (network namespaces)')
   const state = new BedState(prefix)
   try {
     return await build(state, { ...opts, hosts: nHosts, segments, hostSegments })
