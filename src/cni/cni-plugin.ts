@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { systemClock, type Clock } from '../util/clock.ts'
 import { errorMessage } from '../errors.ts'
-import { parseSubnetEnv, type SubnetEnv } from './subnet-env.ts'
+import { missingSubnetEnvKeys, parseSubnetEnv, type SubnetEnv } from './subnet-env.ts'
 import { buildDelegateConf, type Json, type WeftNetConf } from './delegate-conf.ts'
 import { parseNetConf, SUPPORTED_VERSIONS } from './net-conf.ts'
 import { findPlugin, spawnPlugin, type PluginExec } from './plugin-exec.ts'
@@ -75,9 +75,8 @@ function requireEnv(env: Env, command: string): CmdArgs {
 
 async function cmdAdd(conf: WeftNetConf, env: Env, args: CmdArgs, deps: CniDeps): Promise<CniOutput> {
   const subnetEnv = await loadSubnetEnv(conf, deps.clock ?? systemClock)
-  if (!subnetEnv.subnet && !subnetEnv.ipv6Subnet) {
-    throw new CniError(7, `subnet.env ${conf.subnetFile} has neither FLANNEL_SUBNET nor FLANNEL_IPV6_SUBNET`)
-  }
+  const missing = missingSubnetEnvKeys(subnetEnv)
+  if (missing.length > 0) throw new CniError(7, `subnet.env ${conf.subnetFile} is missing ${missing.join(', ')}`)
   const delegate = buildDelegateConf(conf, subnetEnv)
   const saved = join(conf.dataDir, args.containerId)
   await mkdir(conf.dataDir, { recursive: true, mode: 0o700 })
@@ -91,7 +90,14 @@ async function cmdAdd(conf: WeftNetConf, env: Env, args: CmdArgs, deps: CniDeps)
 
 async function cmdDel(conf: WeftNetConf, env: Env, args: CmdArgs, deps: CniDeps): Promise<CniOutput> {
   const saved = join(conf.dataDir, args.containerId)
-  const delegate = await readSaved(saved)
+  let delegate: Json | undefined
+  try {
+    delegate = await readSaved(saved)
+  } catch {
+    // as flannel: a corrupt saved config cannot be delegated; the interface goes with the netns
+    await rm(saved, { force: true })
+    return { stdout: '', exitCode: 0 }
+  }
   // per the spec DEL of something already gone succeeds
   if (!delegate) return { stdout: '', exitCode: 0 }
   const res = await delegateCall('DEL', delegate, env, args, deps)

@@ -35,7 +35,7 @@ export function buildDelegateConf(conf: WeftNetConf, env: SubnetEnv): Json {
   if (d.mtu === undefined && env.mtu !== undefined) d.mtu = env.mtu
   if (d.type === 'bridge' && d.isGateway === undefined) d.isGateway = true
   d.cniVersion = conf.cniVersion
-  if (conf.runtimeConfig !== undefined && d.runtimeConfig === undefined) d.runtimeConfig = conf.runtimeConfig
+  if (conf.runtimeConfig !== undefined) d.runtimeConfig = conf.runtimeConfig
   d.ipam = delegateIpam(conf, env, d.type === 'bridge' && d.isGateway === true)
   return d
 }
@@ -52,8 +52,8 @@ function delegateIpam(conf: WeftNetConf, env: SubnetEnv, viaBridge: boolean): Js
   // anyway, but bridge plugins before containernetworking/plugins#887 fail CHECK on a route
   // without `gw`, so weft names the gateway the route gets in any case
   const route = (net: IpNet, gw: IpAddr | undefined): Json => (viaBridge && gw ? { dst: formatCidr(net), gw: formatIp(gw) } : { dst: formatCidr(net) })
-  if (env.network) routes.push(route(env.network, env.subnet?.ip))
-  if (env.ipv6Network) routes.push(route(env.ipv6Network, env.ipv6Subnet?.ip))
+  for (const net of env.networks ?? (env.network ? [env.network] : [])) routes.push(route(net, env.subnet?.ip))
+  for (const net of env.ipv6Networks ?? (env.ipv6Network ? [env.ipv6Network] : [])) routes.push(route(net, env.ipv6Subnet?.ip))
   ipam.routes = routes
   return ipam
 }

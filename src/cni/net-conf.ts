@@ -47,6 +47,13 @@ export function parseNetConf(stdin: string): WeftNetConf {
     subnetFileWaitSeconds: wait,
     delegate: obj('delegate') ?? {},
   }
+  const delegate = conf.delegate
+  if (delegate.type !== undefined && (typeof delegate.type !== 'string' || delegate.type === '')) {
+    throw new CniError(7, 'network config delegate.type must be a non-empty string')
+  }
+  // flannel's rules: these two are always computed by the plugin
+  if (delegate.name !== undefined) throw new CniError(7, 'network config delegate must not have a name field; it is set from name')
+  if (delegate.ipam !== undefined) throw new CniError(7, 'network config delegate must not have an ipam field; use the top-level ipam')
   const ipam = obj('ipam')
   if (ipam) conf.ipam = ipam
   const rc = obj('runtimeConfig')

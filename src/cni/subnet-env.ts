@@ -6,8 +6,11 @@ import { parseCidr, parseIpWithPrefix, type IpAddr, type IpNet } from '../ip/ip.
 import { WeftError } from '../errors.ts'
 
 export interface SubnetEnv {
-  /** FLANNEL_NETWORK */
+  /** FLANNEL_NETWORK (the first, when the file lists several comma-separated) */
   readonly network?: IpNet
+  /** Every network of FLANNEL_NETWORK (newer flannel may write a comma-separated list). */
+  readonly networks?: readonly IpNet[]
+  readonly ipv6Networks?: readonly IpNet[]
   /** FLANNEL_SUBNET as written (e.g. 10.5.72.1/24): `ip` is the gateway, `net` the masked subnet. */
   readonly subnet?: { readonly ip: IpAddr; readonly net: IpNet }
   readonly ipv6Network?: IpNet
@@ -37,21 +40,22 @@ export function parseSubnetEnv(text: string): SubnetEnv {
   const bad = (key: string, rule: string): never => {
     throw new WeftError('INVALID_INPUT', `subnet.env ${key} ${rule}: ${env.get(key)}`, { details: { key } })
   }
-  const net = (key: string): IpNet | undefined => {
+  const nets = (key: string): IpNet[] => {
     const v = env.get(key)
-    return v === undefined || v === '' ? undefined : parseCidr(v) ?? bad(key, 'is not a CIDR')
+    if (v === undefined || v === '') return []
+    return v.split(',').map((part) => parseCidr(part.trim()) ?? bad(key, 'is not a CIDR (or comma-separated CIDRs)'))
   }
   const ipNet = (key: string): { ip: IpAddr; net: IpNet } | undefined => {
     const v = env.get(key)
     return v === undefined || v === '' ? undefined : parseIpWithPrefix(v) ?? bad(key, 'is not an address/prefix')
   }
   const out: { -readonly [K in keyof SubnetEnv]: SubnetEnv[K] } = {}
-  const network = net('FLANNEL_NETWORK')
-  if (network) out.network = network
+  const networks = nets('FLANNEL_NETWORK')
+  if (networks.length > 0) Object.assign(out, { network: networks[0], networks })
   const subnet = ipNet('FLANNEL_SUBNET')
   if (subnet) out.subnet = subnet
-  const ipv6Network = net('FLANNEL_IPV6_NETWORK')
-  if (ipv6Network) out.ipv6Network = ipv6Network
+  const ipv6Networks = nets('FLANNEL_IPV6_NETWORK')
+  if (ipv6Networks.length > 0) Object.assign(out, { ipv6Network: ipv6Networks[0], ipv6Networks })
   const ipv6Subnet = ipNet('FLANNEL_IPV6_SUBNET')
   if (ipv6Subnet) out.ipv6Subnet = ipv6Subnet
   const mtu = env.get('FLANNEL_MTU')
@@ -65,4 +69,14 @@ export function parseSubnetEnv(text: string): SubnetEnv {
     out.ipMasq = masq === 'true'
   }
   return out
+}
+
+/** flannel-cni's completeness rule: the keys a CNI ADD cannot do without ('' when complete). */
+export function missingSubnetEnvKeys(env: SubnetEnv): string[] {
+  const m: string[] = []
+  if (!env.network && !env.ipv6Network) m.push('FLANNEL_NETWORK', 'FLANNEL_IPV6_NETWORK')
+  if (!env.subnet && !env.ipv6Subnet) m.push('FLANNEL_SUBNET', 'FLANNEL_IPV6_SUBNET')
+  if (env.mtu === undefined) m.push('FLANNEL_MTU')
+  if (env.ipMasq === undefined) m.push('FLANNEL_IPMASQ')
+  return m
 }

@@ -158,3 +158,36 @@ test('VERSION, bad command, bad env, bad JSON and bad version give spec error co
   assert.equal(JSON.parse(missing.stdout).code, 100)
   assert.match(JSON.parse(missing.stdout).msg, /"no-such-plugin" in \/nonexistent:\/opt\/cni\/bin:\/usr\/lib\/cni/)
 })
+
+test('flannel-cni rules: incomplete subnet.env names the missing keys; delegate may not set name or ipam', async (t) => {
+  const f = await fixture(t)
+  await writeFile(f.subnetFile, 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\n')
+  const incomplete = JSON.parse((await runCniPlugin(f.env('ADD'), f.conf(), { exec: f.exec })).stdout)
+  assert.equal(incomplete.code, 7)
+  assert.match(incomplete.msg, /subnet\.env .* is missing FLANNEL_MTU, FLANNEL_IPMASQ$/)
+  await writeFile(f.subnetFile, SUBNET_ENV)
+  for (const delegate of [{ name: 'x' }, { ipam: {} }, { type: 5 }]) {
+    const out = JSON.parse((await runCniPlugin(f.env('ADD'), f.conf({ delegate }), { exec: f.exec })).stdout)
+    assert.equal(out.code, 7, JSON.stringify(delegate))
+  }
+  assert.equal(f.calls.length, 0)
+})
+
+test('several comma-separated networks each get a route; runtimeConfig is passed on', async (t) => {
+  const f = await fixture(t)
+  await writeFile(f.subnetFile, 'FLANNEL_NETWORK=10.5.0.0/16,10.6.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n')
+  await runCniPlugin(f.env('ADD'), f.conf({ runtimeConfig: { portMappings: [] } }), { exec: f.exec })
+  const conf = f.calls[0]?.conf as Record<string, any>
+  assert.deepEqual(conf.ipam.routes.map((r: { dst: string }) => r.dst), ['10.5.0.0/16', '10.6.0.0/16'])
+  assert.deepEqual(conf.runtimeConfig, { portMappings: [] })
+})
+
+test('DEL with a corrupt saved config succeeds and drops it (flannel behaviour)', async (t) => {
+  const f = await fixture(t)
+  await mkdir(join(f.dir, 'data'))
+  await writeFile(join(f.dir, 'data', 'c1'), '{broken')
+  const out = await runCniPlugin(f.env('DEL'), f.conf(), { exec: f.exec })
+  assert.equal(out.exitCode, 0)
+  assert.deepEqual(await readdir(join(f.dir, 'data')), [])
+  assert.equal(f.calls.length, 0)
+})
