@@ -44,6 +44,8 @@ export interface AliVpcRuntime {
   readonly routeLimit?: number
   readonly retryPolicy?: RetryPolicy
   readonly metadataTimeoutMs?: number
+  /** Replaces the metadata client (unit tests). */
+  readonly metadata?: { self(signal: AbortSignal): Promise<AliSelf> }
 }
 
 /** Registry factory: reads the process environment once, here at the edge. */
@@ -61,7 +63,7 @@ export function createAliVpcBackend(options: AliVpcOptions, deps: BackendDeps, r
       if (lease.subnet === undefined || config.ipv4 === undefined) {
         throw new WeftError('BACKEND_UNSUPPORTED', 'ali-vpc backend needs an IPv4 subnet; VPC route entries are programmed for IPv4 only')
       }
-      const metadata = new AliMetadata(options.metadataEndpoint ?? ALI_METADATA_DEFAULT, {
+      const metadata = runtime.metadata ?? new AliMetadata(options.metadataEndpoint ?? ALI_METADATA_DEFAULT, {
         clock: deps.clock, logger: log, ...(runtime.metadataTimeoutMs ? { timeoutMs: runtime.metadataTimeoutMs } : {}),
       })
       const self = await metadata.self(signal)

@@ -12,7 +12,7 @@ import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../log/logger.ts'
 import { withRetry, type RetryPolicy } from '../cloud/retry.ts'
 import { CloudError, isRetryableStatus, isTransientNetworkError } from '../cloud/cloud-error.ts'
-import type { GceMetadata, GceToken } from './gce-metadata.ts'
+import type { GceMetadataSource, GceToken } from './gce-metadata.ts'
 import type { ComputeRoutesApi, GceOperation, GceOperationStatus, GceRoute, GceSelf, GceSelfLinks } from './compute-routes-api.ts'
 
 
@@ -20,7 +20,7 @@ import type { ComputeRoutesApi, GceOperation, GceOperationStatus, GceRoute, GceS
 export interface GceComputeConfig {
   /** `http(s)://host[:port]` of the Compute API. */
   readonly endpoint: string
-  readonly metadata: GceMetadata
+  readonly metadata: GceMetadataSource
   readonly clock: Clock
   readonly logger: Logger
   readonly retryPolicy?: RetryPolicy
@@ -186,7 +186,7 @@ export function toCloudError(operation: string, resource: string, err: unknown):
 class MetadataTokenAuth {
   private token: GceToken | undefined
 
-  constructor(private readonly metadata: GceMetadata, private readonly clock: Clock, private readonly timeoutMs: number) {}
+  constructor(private readonly metadata: GceMetadataSource, private readonly clock: Clock, private readonly timeoutMs: number) {}
 
   async getRequestHeaders(): Promise<Headers> {
     return new Headers({ authorization: `Bearer ${await this.accessToken()}` })

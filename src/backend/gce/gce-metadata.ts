@@ -34,7 +34,13 @@ export interface GceToken {
   readonly expiresAt: number
 }
 
-export class GceMetadata {
+/** What the backend and the SDK adapter need from the metadata server (a seam for unit tests). */
+export interface GceMetadataSource {
+  self(signal: AbortSignal): Promise<GceSelf>
+  token(signal: AbortSignal): Promise<GceToken>
+}
+
+export class GceMetadata implements GceMetadataSource {
   constructor(readonly baseUrl: string, private readonly deps: GceMetadataDeps) {}
 
   /** Project, zone, network and instance name of this host. */

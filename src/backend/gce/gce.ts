@@ -27,7 +27,7 @@ import type { RetryPolicy } from '../cloud/retry.ts'
 import { CloudError } from '../cloud/cloud-error.ts'
 import { checkRouteLimit, nearRouteLimit } from '../cloud/route-limit.ts'
 import type { GceOptions } from './gce-options.ts'
-import { GceMetadata, gceMetadataBase } from './gce-metadata.ts'
+import { GceMetadata, gceMetadataBase, type GceMetadataSource } from './gce-metadata.ts'
 import type { ComputeRoutesApi, GceOperation, GceRoute } from './compute-routes-api.ts'
 import { GCE_ROUTE_LIMIT, desiredGceRoute, planGceRoute } from './gce-route-plan.ts'
 import type { GceComputeConfig } from './gce-compute-routes-api.ts'
@@ -45,6 +45,8 @@ export interface GceRuntime {
   readonly retryPolicy?: RetryPolicy
   /** Metadata request timeout. */
   readonly metadataTimeoutMs?: number
+  /** Replaces the metadata client (unit tests). */
+  readonly metadata?: GceMetadataSource
 }
 
 /** Registry factory: reads the process environment once, here at the edge. */
@@ -59,7 +61,7 @@ export function createGceBackend(options: GceOptions, deps: BackendDeps, runtime
     async registerNetwork(config: NetworkConfig, signal: AbortSignal): Promise<Network> {
       const lease = await deps.subnetManager.acquireLease(config, { publicIP: deps.extIface.extAddr, backendType: 'gce' }, signal)
       if (lease.subnet === undefined) throw new WeftError('BACKEND_UNSUPPORTED', 'gce backend needs an IPv4 subnet; GCE routes are IPv4 only')
-      const metadata = new GceMetadata(gceMetadataBase(options.metadataEndpoint, runtime.env), {
+      const metadata = runtime.metadata ?? new GceMetadata(gceMetadataBase(options.metadataEndpoint, runtime.env), {
         clock: deps.clock, logger: log, ...(runtime.metadataTimeoutMs ? { timeoutMs: runtime.metadataTimeoutMs } : {}),
       })
       const self = await metadata.self(signal)
