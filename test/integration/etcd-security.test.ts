@@ -101,3 +101,11 @@ test('username/password: token sent on calls and watches, re-authenticated after
     await wrong.close()
   }
 })
+
+test('TLS options: unreadable files are a USAGE error naming the flag; files with http endpoints warn', () => {
+  assert.throws(() => new EtcdRegistry({ endpoints: ['https://127.0.0.1:1'], caFile: f('missing.crt'), logger: new MemoryLogger() }),
+    (err: unknown) => isWeftError(err, 'USAGE') && err.message.startsWith('etcd-cafile: cannot read'))
+  const logger = new MemoryLogger()
+  new EtcdRegistry({ endpoints: ['http://127.0.0.1:1'], caFile: f('ca.crt'), logger })
+  assert.equal(logger.find('etcd TLS files are set but every endpoint uses http://; TLS not used').length, 1)
+})

@@ -57,9 +57,12 @@ export class EtcdRegistry implements Registry {
 
   constructor(options: EtcdRegistryOptions) {
     const tls: EtcdTlsOptions = {
-      ...(options.keyFile ? { key: readFileSync(options.keyFile) } : {}),
-      ...(options.certFile ? { cert: readFileSync(options.certFile) } : {}),
-      ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
+      ...(options.keyFile ? { key: readPem('etcd-keyfile', options.keyFile) } : {}),
+      ...(options.certFile ? { cert: readPem('etcd-certfile', options.certFile) } : {}),
+      ...(options.caFile ? { ca: readPem('etcd-cafile', options.caFile) } : {}),
+    }
+    if (Object.keys(tls).length > 0 && options.endpoints.every((e) => e.startsWith('http://'))) {
+      options.logger.warn('etcd TLS files are set but every endpoint uses http://; TLS not used', { endpoints: options.endpoints.join(',') })
     }
     this.client = new EtcdClient({
       endpoints: options.endpoints, tls, logger: options.logger,
@@ -219,6 +222,14 @@ export class EtcdRegistry implements Registry {
     } catch {
       // It expires on its own; nothing else holds it.
     }
+  }
+}
+
+function readPem(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new WeftError('USAGE', `${flag}: cannot read ${path}: ${(err as Error).message}`, { cause: err })
   }
 }
 
