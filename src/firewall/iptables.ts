@@ -134,7 +134,9 @@ export class IpTablesFirewall implements Firewall {
   private async restore(family: Family, payload: string): Promise<void> {
     const bin = this.tools.restore[family]
     this.logger.debug('iptables-restore', { bin, payload })
-    const res = await this.run(bin, ['--noflush', '--wait'], payload)
+    // --wait for iptables-restore arrived with 1.6.2, like --random-fully
+    const args = versionHasRandomFully(this.tools.version) ? ['--noflush', '--wait'] : ['--noflush']
+    const res = await this.run(bin, args, payload)
     if (res.code !== 0) {
       throw new WeftError('FIREWALL_OP_FAILED', `${bin} failed: ${res.stderr.trim()}`, { details: { code: res.code, family } })
     }

@@ -73,3 +73,19 @@ test('apply is one iptables-restore --noflush --wait; check is one iptables-save
   assert.equal(await fw.check(intent), true)
   assert.deepEqual(calls.map((c) => c.file), ['iptables-save', 'iptables-save'])
 })
+
+test('iptables older than 1.6.2 gets no --wait and no --random-fully', async () => {
+  const calls: (readonly string[])[] = []
+  const run: CommandRunner = async (file, args) => {
+    if (file.endsWith('-restore')) calls.push(args)
+    return { code: 0, stdout: '', stderr: '' }
+  }
+  const log = new MemoryLogger()
+  const old = await detectIpTables(async (file) => (file === 'iptables' ? { code: 0, stdout: 'iptables v1.4.21\n', stderr: '' } : run(file, [])), log)
+  assert.equal(old.variant, 'legacy')
+  assert.equal(old.restore[4], 'iptables-restore')
+  const fw = new IpTablesFirewall(run, old, log)
+  assert.equal(await fw.supportsRandomFully(4), false)
+  await fw.apply({ family: 4, network: cidr('10.5.0.0/16'), subnet: cidr('10.5.1.0/24'), masq: true, forward: false, randomFully: false })
+  assert.deepEqual(calls, [['--noflush']])
+})
