@@ -47,10 +47,27 @@ export function normalizeMac(mac: string): string | undefined {
   return parts.map((p) => p.toLowerCase().padStart(2, '0')).join(':')
 }
 
+const hexDigit = (c: number): number =>
+  c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1
+
+/** Six bytes of a MAC; the common `xx:xx:xx:xx:xx:xx` form is parsed without regex or allocations. */
 export function macToBytes(mac: string): Uint8Array {
+  const out = Buffer.allocUnsafe(6)
+  if (mac.length === 17) {
+    let i = 0
+    for (; i < 6; i++) {
+      const hi = hexDigit(mac.charCodeAt(i * 3))
+      const lo = hexDigit(mac.charCodeAt(i * 3 + 1))
+      const sep = i < 5 ? mac.charCodeAt(i * 3 + 2) : 58
+      if (hi < 0 || lo < 0 || (sep !== 58 && sep !== 45)) break
+      out[i] = hi * 16 + lo
+    }
+    if (i === 6) return out
+  }
   const norm = normalizeMac(mac)
   if (!norm) throw new RangeError(`invalid MAC address: ${mac}`)
-  return Uint8Array.from(norm.split(':').map((p) => parseInt(p, 16)))
+  norm.split(':').forEach((p, i) => { out[i] = parseInt(p, 16) })
+  return out
 }
 
 export function macFromBytes(bytes: Uint8Array): string {

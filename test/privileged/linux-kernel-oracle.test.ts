@@ -189,3 +189,21 @@ test('errors name the operation, the object and the errno', { skip }, () => with
     name: 'KernelError', message: 'replace route 10.5.3.0/24 via 10.5.3.0 dev flannel.1: ENETUNREACH',
   })
 }))
+
+test('auto-batched requests: each failure reaches its own caller, the rest succeed', { skip }, () => withKernel(async (k) => {
+  const link = await k.createVxlan({ name: 'flannel.1', vni: 1, port: 0, learning: false, gbp: false })
+  await k.setLink(link.index, { up: true })
+  const routes: Promise<void>[] = []
+  for (let i = 0; i < 300; i++) {
+    const index = i % 7 === 3 || i === 299 ? 4242 : link.index
+    routes.push(k.replaceRoute({ dst: net(`10.${100 + (i >> 8)}.${i & 0xff}.0/24`), index }))
+  }
+  const results = await Promise.allSettled(routes)
+  results.forEach((r, i) => {
+    const bad = i % 7 === 3 || i === 299
+    assert.equal(r.status, bad ? 'rejected' : 'fulfilled', `request ${i}`)
+    if (r.status === 'rejected') assert.match(String(r.reason.message), /ENODEV$/)
+  })
+  const listed = await k.listRoutes({ family: 4, index: link.index })
+  assert.equal(listed.length, results.filter((r) => r.status === 'fulfilled').length)
+}))

@@ -18,7 +18,7 @@ import type {
   Addr, FdbEntry, Kernel, KernelEvent, KernelEventKind, Link, Neigh, Route, RouteFilter, TunDevice, TunSpec, VxlanSpec,
 } from '../kernel.ts'
 import { inNetns, Netns } from './netns.ts'
-import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, type NlMessage } from './netlink-codec.ts'
+import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, type Attr, type NlMessage } from './netlink-codec.ts'
 import { NetlinkError, NetlinkSocket } from './netlink-socket.ts'
 import {
   addrRequest, AF_BRIDGE, afOf, decodeAddr, decodeEvent, decodeFdb, decodeLink, decodeNeigh, decodeRoute, fdbRequest,
@@ -107,14 +107,12 @@ export class LinuxKernel implements Kernel {
 
   // ---- addresses ---------------------------------------------------------------------------
 
-  async replaceAddr(addr: Addr): Promise<void> {
-    const { header, attrs } = addrRequest(addr)
-    await this.call('replace', () => describeAddr(addr, this.nameOf), RTM.NEWADDR, CREATE_REPLACE, header, attrs)
+  replaceAddr(addr: Addr): Promise<void> {
+    return this.exec('replace', () => describeAddr(addr, this.nameOf), RTM.NEWADDR, CREATE_REPLACE, () => addrRequest(addr))
   }
 
-  async deleteAddr(addr: Addr): Promise<void> {
-    const { header, attrs } = addrRequest(addr)
-    await this.call('delete', () => describeAddr(addr, this.nameOf), RTM.DELADDR, 0, header, attrs)
+  deleteAddr(addr: Addr): Promise<void> {
+    return this.exec('delete', () => describeAddr(addr, this.nameOf), RTM.DELADDR, 0, () => addrRequest(addr))
   }
 
   async listAddrs(family: Family, index?: number): Promise<Addr[]> {
@@ -124,14 +122,12 @@ export class LinuxKernel implements Kernel {
 
   // ---- routes ------------------------------------------------------------------------------
 
-  async replaceRoute(route: Route): Promise<void> {
-    const { header, attrs } = routeRequest(route, false)
-    await this.call('replace', () => describeRoute(route, this.nameOf), RTM.NEWROUTE, CREATE_REPLACE, header, attrs)
+  replaceRoute(route: Route): Promise<void> {
+    return this.exec('replace', () => describeRoute(route, this.nameOf), RTM.NEWROUTE, CREATE_REPLACE, () => routeRequest(route, false))
   }
 
-  async deleteRoute(route: Route): Promise<void> {
-    const { header, attrs } = routeRequest(route, true)
-    await this.call('delete', () => describeRoute(route, this.nameOf), RTM.DELROUTE, 0, header, attrs)
+  deleteRoute(route: Route): Promise<void> {
+    return this.exec('delete', () => describeRoute(route, this.nameOf), RTM.DELROUTE, 0, () => routeRequest(route, true))
   }
 
   /** `filter.table` defaults to main (254); 0 lists every table. */
@@ -154,14 +150,12 @@ export class LinuxKernel implements Kernel {
 
   // ---- neighbours and FDB ------------------------------------------------------------------
 
-  async replaceNeigh(neigh: Neigh): Promise<void> {
-    const { header, attrs } = neighRequest(neigh, false)
-    await this.call('replace', () => describeNeigh(neigh, this.nameOf), RTM.NEWNEIGH, CREATE_REPLACE, header, attrs)
+  replaceNeigh(neigh: Neigh): Promise<void> {
+    return this.exec('replace', () => describeNeigh(neigh, this.nameOf), RTM.NEWNEIGH, CREATE_REPLACE, () => neighRequest(neigh, false))
   }
 
-  async deleteNeigh(neigh: Neigh): Promise<void> {
-    const { header, attrs } = neighRequest(neigh, true)
-    await this.call('delete', () => describeNeigh(neigh, this.nameOf), RTM.DELNEIGH, 0, header, attrs)
+  deleteNeigh(neigh: Neigh): Promise<void> {
+    return this.exec('delete', () => describeNeigh(neigh, this.nameOf), RTM.DELNEIGH, 0, () => neighRequest(neigh, true))
   }
 
   async listNeighs(family: Family, index?: number): Promise<Neigh[]> {
@@ -169,19 +163,16 @@ export class LinuxKernel implements Kernel {
     return all.filter((n) => n.ip.family === family && (index === undefined || n.index === index))
   }
 
-  async replaceFdb(entry: FdbEntry): Promise<void> {
-    const { header, attrs } = fdbRequest(entry, false)
-    await this.call('replace', () => describeFdb(entry, this.nameOf), RTM.NEWNEIGH, CREATE_REPLACE, header, attrs)
+  replaceFdb(entry: FdbEntry): Promise<void> {
+    return this.exec('replace', () => describeFdb(entry, this.nameOf), RTM.NEWNEIGH, CREATE_REPLACE, () => fdbRequest(entry, false))
   }
 
-  async appendFdb(entry: FdbEntry): Promise<void> {
-    const { header, attrs } = fdbRequest(entry, false)
-    await this.call('append', () => describeFdb(entry, this.nameOf), RTM.NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, header, attrs)
+  appendFdb(entry: FdbEntry): Promise<void> {
+    return this.exec('append', () => describeFdb(entry, this.nameOf), RTM.NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, () => fdbRequest(entry, false))
   }
 
-  async deleteFdb(entry: FdbEntry): Promise<void> {
-    const { header, attrs } = fdbRequest(entry, true)
-    await this.call('delete', () => describeFdb(entry, this.nameOf), RTM.DELNEIGH, 0, header, attrs)
+  deleteFdb(entry: FdbEntry): Promise<void> {
+    return this.exec('delete', () => describeFdb(entry, this.nameOf), RTM.DELNEIGH, 0, () => fdbRequest(entry, true))
   }
 
   async listFdb(index?: number): Promise<FdbEntry[]> {
@@ -268,8 +259,21 @@ export class LinuxKernel implements Kernel {
     return link
   }
 
+  /** The hot path for mutations: no async wrapper, one extra promise only. */
+  private exec(op: string, what: () => string, type: number, flags: number, build: () => { header: Buffer; attrs: Attr[] }): Promise<void> {
+    let req: { header: Buffer; attrs: Attr[] }
+    try {
+      req = build()
+    } catch (err) {
+      return Promise.reject(kernelError(op, what(), err))
+    }
+    return this.sock.request(type, flags, req.header, req.attrs).then(noop, (err: unknown) => {
+      throw kernelError(op, what(), err)
+    })
+  }
+
   private async call(
-    op: string, what: string | (() => string), type: number, flags: number, header: Buffer, attrs: Parameters<NetlinkSocket['request']>[3],
+    op: string, what: string | (() => string), type: number, flags: number, header: Buffer, attrs: Attr[],
   ): Promise<NlMessage[]> {
     try {
       return await this.sock.request(type, flags, header, attrs)
@@ -286,7 +290,7 @@ export class LinuxKernel implements Kernel {
     }
   }
 
-  private async oneLink(header: Buffer, attrs: Parameters<NetlinkSocket['request']>[3], what: string): Promise<Link | undefined> {
+  private async oneLink(header: Buffer, attrs: Attr[], what: string): Promise<Link | undefined> {
     try {
       const replies = await this.sock.request(RTM.GETLINK, 0, header, attrs)
       return this.remember(replies.map((m) => decodeLink(m.payload)).find((l) => l !== undefined))
@@ -297,9 +301,12 @@ export class LinuxKernel implements Kernel {
   }
 }
 
+const noop = (): void => undefined
+
 function kernelError(op: string, what: string, err: unknown): KernelError {
   if (err instanceof KernelError) return err
-  return new KernelError(op, what, err instanceof NetlinkError ? err.errno : 'EIO', { cause: err })
+  const errno = err instanceof NetlinkError ? err.errno : err instanceof RangeError ? 'EINVAL' : 'EIO'
+  return new KernelError(op, what, errno, { cause: err })
 }
 
 function koffiClose(fd: number): void {

@@ -80,12 +80,12 @@ export interface Attr {
 
 export const u8 = (type: number, v: number): Attr => ({ type, value: Uint8Array.of(v & 0xff) })
 export const u32 = (type: number, v: number): Attr => {
-  const b = Buffer.alloc(4)
+  const b = Buffer.allocUnsafe(4)
   b.writeUInt32LE(v >>> 0)
   return { type, value: b }
 }
 export const be16 = (type: number, v: number): Attr => {
-  const b = Buffer.alloc(2)
+  const b = Buffer.allocUnsafe(2)
   b.writeUInt16BE(v & 0xffff)
   return { type, value: b }
 }

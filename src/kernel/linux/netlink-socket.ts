@@ -2,7 +2,8 @@
  * A NETLINK_ROUTE socket driven synchronously from the event loop. rtnetlink handles a request
  * inside sendmsg, so acks are already queued when send() returns and a dump is produced during
  * recv(): nothing here ever waits long. Requests issued in the same tick are auto-batched: one
- * send() carrying many nlmsghdrs (each with NLM_F_ACK), acks matched back by sequence number.
+ * send() carrying many nlmsghdrs; errors are matched back by sequence number and a single ack on
+ * the last message completes the rest.
  */
 import {
   AF_NETLINK, errnoName, libc, MSG_DONTWAIT, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_ROUTE, POLLIN, SO_RCVBUF,
@@ -34,8 +35,8 @@ interface Pending {
 
 const NLM_F_ACK_TLVS = 0x200
 const NLMSGERR_ATTR_MSG = 1
-/** Bounded so the acks of one batch always fit in the receive buffer (ENOBUFS would drop acks). */
-const MAX_BATCH = 512
+/** Bounded so the errors of one batch always fit in the receive buffer (ENOBUFS would drop them). */
+const MAX_BATCH = 1024
 const RECV_SIZE = 1 << 20
 const WAIT_MS = 2000
 
@@ -172,8 +173,12 @@ export class NetlinkSocket {
       p.seq = this.nextSeq()
       pending.set(p.seq, p)
     }
+    // Only the last message asks for an ack: the kernel handles a datagram's messages in order,
+    // so that ack proves every earlier one done, and failures still come back as NLMSG_ERROR.
+    const last = batch[batch.length - 1] as Pending
+    const wire = batch.map((p) => (p === last ? p : { ...p, flags: p.flags & ~NLM_F_ACK }))
     try {
-      this.sendRaw(batch)
+      this.sendRaw(wire)
       while (pending.size > 0) {
         for (const msg of this.receive()) {
           const p = pending.get(msg.seq)
@@ -183,6 +188,11 @@ export class NetlinkSocket {
             const err = parseError(msg.payload)
             if (err === 0) p.resolve(p.replies)
             else p.reject(errorOf(msg))
+            if (p === last) {
+              // Everything before the last message was handled; whatever did not fail succeeded.
+              for (const q of pending.values()) q.resolve(q.replies)
+              pending.clear()
+            }
           } else {
             p.replies.push({ ...msg, payload: Buffer.from(msg.payload) })
           }

@@ -3,7 +3,7 @@
  * undefined for a payload they cannot make sense of (short header, unknown family or route type)
  * and ignore unknown attributes, so a kernel newer than this code cannot crash the daemon.
  */
-import { ipFromBytes, ipToBytes, type Family, type IpAddr } from '../../ip/ip.ts'
+import type { Family, IpAddr } from '../../ip/ip.ts'
 import { macFromBytes, macToBytes } from '../describe.ts'
 import type { Addr, FdbEntry, KernelEvent, Link, Neigh, NeighState, Route, RouteScope, RouteType, VxlanAttrs } from '../kernel.ts'
 import { be16, bytes, flag, nested, parseAttrs, str, u32, u8, type Attr, type NlMessage } from './netlink-codec.ts'
@@ -43,7 +43,28 @@ const NUD: [number, NeighState][] = [
 const NUD_NUM = Object.fromEntries(NUD.map(([n, s]) => [s, n])) as Record<NeighState, number>
 NUD_NUM.none = 0
 
-const ipOf = (b: Buffer | undefined): IpAddr | undefined => (b && (b.length === 4 || b.length === 16) ? ipFromBytes(b) : undefined)
+const MASK64 = (1n << 64n) - 1n
+
+/** Network-order bytes of an address; a fast path for the hot encode loop (no per-byte BigInt work). */
+export function ipToBytes(ip: IpAddr): Buffer {
+  if (ip.family === 4) {
+    const b = Buffer.allocUnsafe(4)
+    b.writeUInt32BE(Number(ip.value))
+    return b
+  }
+  const b = Buffer.allocUnsafe(16)
+  b.writeBigUInt64BE(ip.value >> 64n, 0)
+  b.writeBigUInt64BE(ip.value & MASK64, 8)
+  return b
+}
+
+/** Address from 4 or 16 attribute bytes, read as whole words (per-byte BigInt math is slow). */
+function ipOf(b: Buffer | undefined): IpAddr | undefined {
+  if (!b) return undefined
+  if (b.length === 4) return { family: 4, value: BigInt(b.readUInt32BE(0)) }
+  if (b.length === 16) return { family: 6, value: (b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8) }
+  return undefined
+}
 const cstr = (b: Buffer): string => {
   const z = b.indexOf(0)
   return b.toString('utf8', 0, z < 0 ? b.length : z)
@@ -53,7 +74,7 @@ const u32Of = (b: Buffer | undefined): number | undefined => (b && b.length >= 4
 // ---- headers -------------------------------------------------------------------------------
 
 export function ifinfomsg(index: number, flags = 0, change = 0, family = AF_UNSPEC): Buffer {
-  const b = Buffer.alloc(16)
+  const b = Buffer.allocUnsafe(16).fill(0)
   b.writeUInt8(family, 0)
   b.writeInt32LE(index, 4)
   b.writeUInt32LE(flags, 8)
@@ -62,7 +83,7 @@ export function ifinfomsg(index: number, flags = 0, change = 0, family = AF_UNSP
 }
 
 export function ifaddrmsg(family: number, prefix: number, scope: number, index: number): Buffer {
-  const b = Buffer.alloc(8)
+  const b = Buffer.allocUnsafe(8).fill(0)
   b.writeUInt8(family, 0)
   b.writeUInt8(prefix, 1)
   b.writeUInt8(scope, 3)
@@ -71,7 +92,7 @@ export function ifaddrmsg(family: number, prefix: number, scope: number, index: 
 }
 
 export function rtmsg(family: number, dstLen: number, table: number, protocol: number, scope: number, type: number, flags: number): Buffer {
-  const b = Buffer.alloc(12)
+  const b = Buffer.allocUnsafe(12).fill(0)
   b.writeUInt8(family, 0)
   b.writeUInt8(dstLen, 1)
   b.writeUInt8(table > 255 ? 0 : table, 4)
@@ -83,7 +104,7 @@ export function rtmsg(family: number, dstLen: number, table: number, protocol: n
 }
 
 export function ndmsg(family: number, index: number, state: number, flags: number): Buffer {
-  const b = Buffer.alloc(12)
+  const b = Buffer.allocUnsafe(12).fill(0)
   b.writeUInt8(family, 0)
   b.writeInt32LE(index, 4)
   b.writeUInt16LE(state, 8)
