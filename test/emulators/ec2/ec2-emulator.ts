@@ -68,7 +68,14 @@ export interface Ec2Emulator {
 
 const MUTATING = new Set(['CreateRoute', 'ReplaceRoute', 'DeleteRoute', 'ModifyNetworkInterfaceAttribute'])
 
-export async function startEc2Emulator(state = new Ec2State()): Promise<Ec2Emulator> {
+export interface EmulatorOptions {
+  /** Called after each EC2 call was answered (e.g. to report calls from a child process). */
+  readonly onCall?: (call: Ec2Call) => void
+  /** Listen address; default 127.0.0.1. */
+  readonly host?: string
+}
+
+export async function startEc2Emulator(state = new Ec2State(), options: EmulatorOptions = {}): Promise<Ec2Emulator> {
   const faults: { action: string; fault: Fault }[] = []
   const tokens = new Map<string, number>()
   const keys = new Map([[TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY]])
@@ -98,6 +105,7 @@ export async function startEc2Emulator(state = new Ec2State()): Promise<Ec2Emula
     const reply = (status: number, xml: string): void => {
       call.status = status
       res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': 'emu' }).end(xml)
+      options.onCall?.(call)
     }
     try {
       if (req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') !== true) {
@@ -177,7 +185,7 @@ export async function startEc2Emulator(state = new Ec2State()): Promise<Ec2Emula
       res.writeHead(404).end()
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   ;(emu as { url: string }).url = `http://127.0.0.1:${port}`
   return emu
