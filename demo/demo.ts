@@ -66,16 +66,22 @@ function startWeftd(bed: Testbed, host: TestHost, args: DemoArgs, weftd: readonl
     `--etcd-endpoints=${bed.etcdEndpoint}`, '--iface=eth0', `--subnet-file=${subnetFile}`,
     '--healthz-port=0', `--v=${args.verbosity}`,
   ], args.showLogs ? { onLine: (l) => print(`[${host.name}] ${l}`) } : {})
-  return { host, weftd: proc, subnetFile }
+  const run = { host, weftd: proc, subnetFile }
+  started.push(run)
+  return run
 }
+
+// Every weftd started, for the log tails printed when a later step fails.
+const started: HostRun[] = []
+const tail = (p: NsProcess, lines = 15): string => p.output().trim().split('\n').slice(-lines).join('\n')
 
 async function waitForSubnets(runs: readonly HostRun[], timeoutSec: number): Promise<void> {
   await Promise.all(runs.map(async (r) => {
     try {
       r.env = await waitForSubnetEnv(r.host, r.subnetFile, { timeoutMs: timeoutSec * 1000, isAlive: () => r.weftd.isRunning() })
     } catch (err) {
-      const tail = r.weftd.output().trim().split('\n').slice(-15).join('\n')
-      throw new Error(`${(err as Error).message}${tail ? `\n${indent(`weftd output (last lines):\n${tail}`)}` : ''}`)
+      const last = tail(r.weftd)
+      throw new Error(`${(err as Error).message}${last ? `\n${indent(`weftd output (last lines):\n${last}`)}` : ''}`)
     }
   }))
   for (const r of runs) {
@@ -153,7 +159,7 @@ async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], 
   if (!runs) return []
   for (const r of runs) {
     void r.weftd.exited.then(({ code, signal }) => {
-      if (!stopping) print(`[${r.host.name}] weftd exited unexpectedly (${signal ?? `code ${code}`}); output:\n${indent(r.weftd.output().trim().split('\n').slice(-15).join('\n'))}`)
+      if (!stopping) print(`[${r.host.name}] weftd exited unexpectedly (${signal ?? `code ${code}`}); output:\n${indent(tail(r.weftd))}`)
     })
   }
   await steps.run('lease table', () => showLeases(bed, runs, args))
@@ -218,6 +224,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!bed) return 1
   try {
     const pods = await sequence(bed, args, weftd, steps)
+    // A failure after start-up (leases, pings) is easier to read next to what weftd logged.
+    if (steps.failed.length > 0 && steps.failed.every((f) => !f.startsWith('starting weftd'))) {
+      for (const r of started) print(`==> weftd on ${r.host.name} (last lines):\n${indent(tail(r.weftd, 10))}`)
+    }
     if (args.once) {
       print(steps.failed.length === 0 ? '==> all steps passed' : `==> ${steps.failed.length} step(s) failed: ${steps.failed.join('; ')}`)
       return steps.failed.length === 0 ? 0 : 1

@@ -100,6 +100,22 @@ test('demo --once exits non-zero with weftd output when weftd fails, and cleans 
   }
 })
 
+test('demo --once fails the lease step on a wrong BackendType and shows weftd logs', { skip, timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-demo-test-'))
+  try {
+    const fake = join(dir, 'fake-weftd.mjs')
+    writeFileSync(fake, FAKE_WEFTD)
+    const r = await runDemo(['--once', '--backend=host-gw', `--weftd=${fake}`, '--hosts=2', '--timeout=10'], { FAKE_TYPE: 'vxlan' })
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.out, /lease BackendType is "vxlan", expected "host-gw"/)
+    assert.match(r.out, /1 step\(s\) failed: lease table/)
+    assert.match(r.out, /==> weftd on h2 \(last lines\):\n\s+fake weftd: lease 10\.5\.2\.0\/24 for 10\.200\.0\.2/)
+    assert.deepEqual(await leftoverOf(r.out), [])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('demo rejects a bad flag with usage (exit 2)', { timeout: 30_000 }, async () => {
   const r = await runDemo(['--hosts=0'], {})
   assert.equal(r.code, 2)
