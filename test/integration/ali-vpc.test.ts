@@ -104,6 +104,8 @@ test('a stale entry frees room: 50 entries, one stale, still fits', () =>
     emu.putEntry('10.40.3.0/24', emu.instanceId)
     await register(emu)
     assert.deepEqual(emu.mutations(), ['DeleteRouteEntry 10.40.3.0/24', `CreateRouteEntry ${SUBNET}`])
+    // 52 entries (2 System + 50 Custom) span two pages of 50: both were read
+    assert.deepEqual(emu.calls.filter((c) => c.action === 'DescribeRouteTables').slice(0, 2).map((c) => c.params['PageNumber']), ['1', '2'])
   }))
 
 test('Throttling and 5xx are retried with backoff until the call succeeds', () =>

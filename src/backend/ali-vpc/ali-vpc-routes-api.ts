@@ -12,6 +12,7 @@ import type { AliRouteEntry, VpcRoutesApi } from './vpc-routes-api.ts'
 
 
 const API_VERSION = '2016-04-28'
+const PAGE_SIZE = 50
 
 export interface AliVpcApiConfig {
   readonly endpoint: string
@@ -60,11 +61,24 @@ class PopVpcRoutesApi implements VpcRoutesApi {
   }
 
   async describeRouteTable(regionId: string, vRouterId: string, routeTableId: string, signal: AbortSignal): Promise<AliRouteEntry[]> {
-    type Reply = { RouteTables?: { RouteTable?: Array<{ RouteTableId?: string; RouteEntrys?: { RouteEntry?: RawEntry[] } }> } }
-    const reply = await this.call<Reply>('DescribeRouteTables', routeTableId, { RegionId: regionId, VRouterId: vRouterId, RouteTableId: routeTableId, PageSize: 50 }, signal)
-    const table = reply.RouteTables?.RouteTable?.find((t) => t.RouteTableId === routeTableId)
-    if (!table) throw notFound('DescribeRouteTables', routeTableId, 'InvalidRouteTableId.NotFound', `route table ${routeTableId} not found`)
-    return (table.RouteEntrys?.RouteEntry ?? []).map(toEntry)
+    type Reply = { TotalCount?: number; RouteTables?: { RouteTable?: Array<{ RouteTableId?: string; RouteEntrys?: { RouteEntry?: RawEntry[] } }> } }
+    // Pages are walked until TotalCount entries were seen or a page comes back short, so a
+    // full table (50 custom + system entries) is read whole whichever way the API pages.
+    const entries = new Map<string, AliRouteEntry>()
+    for (let page = 1; page <= 20; page++) {
+      const reply = await this.call<Reply>('DescribeRouteTables', routeTableId, {
+        RegionId: regionId, VRouterId: vRouterId, RouteTableId: routeTableId, PageSize: PAGE_SIZE, PageNumber: page,
+      }, signal)
+      const table = reply.RouteTables?.RouteTable?.find((t) => t.RouteTableId === routeTableId)
+      if (!table) {
+        if (page > 1) break
+        throw notFound('DescribeRouteTables', routeTableId, 'InvalidRouteTableId.NotFound', `route table ${routeTableId} not found`)
+      }
+      const raw = table.RouteEntrys?.RouteEntry ?? []
+      for (const e of raw.map(toEntry)) entries.set(`${e.destinationCidrBlock} ${e.instanceId}`, e)
+      if (raw.length < PAGE_SIZE || entries.size >= (reply.TotalCount ?? 0)) break
+    }
+    return [...entries.values()]
   }
 
   async createRouteEntry(regionId: string, routeTableId: string, destination: string, instanceId: string, signal: AbortSignal): Promise<void> {
@@ -81,6 +95,7 @@ class PopVpcRoutesApi implements VpcRoutesApi {
 
   /** One signed request with retry on throttling/5xx/resets; failures become CloudErrors. */
   private call<T>(action: string, resource: string, params: Record<string, string | number>, signal: AbortSignal): Promise<T> {
+    this.config.logger.debug('cloud api call', { call: action, resource })
     return withRetry(
       async () => {
         signal.throwIfAborted()

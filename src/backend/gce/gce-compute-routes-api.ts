@@ -111,6 +111,7 @@ class SdkComputeRoutesApi implements ComputeRoutesApi {
 
   /** One SDK call with retry on throttling/5xx/resets; failures become CloudErrors. */
   private call<T>(operation: string, resource: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    this.config.logger.debug('cloud api call', { call: operation, resource })
     return withRetry(
       async () => {
         signal.throwIfAborted()

@@ -155,12 +155,15 @@ export class AliEmulator {
       case 'DescribeRouteTables': {
         if (p['RouteTableId'] && p['RouteTableId'] !== this.routeTableId) throw new ApiError(404, 'InvalidRouteTableId.NotFound', 'Specified route table does not exist.')
         if (p['VRouterId'] && p['VRouterId'] !== this.vRouterId) throw new ApiError(404, 'InvalidVRouterId.NotFound', 'Specified virtual router does not exist.')
-        for (const e of this.entries) if (e.Status === 'Pending' && --e.pendingPolls < 0) e.Status = 'Available'
-        const RouteEntry = this.entries.map((e) => ({
+        if ((Number(p['PageNumber'] ?? 1) || 1) === 1) for (const e of this.entries) if (e.Status === 'Pending' && --e.pendingPolls < 0) e.Status = 'Available'
+        // Entries are paged (PageSize ≤ 50) and TotalCount counts them, so a full table spans pages.
+        const size = Math.min(Number(p['PageSize'] ?? 10) || 10, 50)
+        const page = Number(p['PageNumber'] ?? 1) || 1
+        const RouteEntry = this.entries.slice((page - 1) * size, page * size).map((e) => ({
           RouteTableId: this.routeTableId, DestinationCidrBlock: e.DestinationCidrBlock, Type: e.Type, Status: e.Status, NextHopType: e.NextHopType, InstanceId: e.InstanceId,
           NextHops: { NextHop: e.InstanceId ? [{ NextHopType: e.NextHopType, NextHopId: e.InstanceId, Enabled: 1, Weight: 0 }] : [] },
         }))
-        return { TotalCount: 1, PageNumber: 1, PageSize: Number(p['PageSize'] ?? 10), RouteTables: { RouteTable: [{ RouteTableId: this.routeTableId, VRouterId: this.vRouterId, RouteTableType: 'System', CreationTime: '2026-01-01T00:00:00Z', RouteEntrys: { RouteEntry } }] } }
+        return { TotalCount: this.entries.length, PageNumber: page, PageSize: size, RouteTables: { RouteTable: [{ RouteTableId: this.routeTableId, VRouterId: this.vRouterId, RouteTableType: 'System', CreationTime: '2026-01-01T00:00:00Z', RouteEntrys: { RouteEntry } }] } }
       }
       case 'CreateRouteEntry': {
         if (need('RouteTableId') !== this.routeTableId) throw new ApiError(404, 'InvalidRouteTableId.NotFound', 'Specified route table does not exist.')
