@@ -61,9 +61,12 @@ async function withHost(fn: (env: Env) => Promise<void>): Promise<void> {
 const peer = (n: number) => lease({ type: 'host-gw', subnet: `10.5.${n}.0/24`, publicIP: `192.168.1.${n}`, ipv6Subnet: `fd10:0:0:${n}::/64`, publicIPv6: `fd00:1::${n}` })
 
 test('host-gw (linux): programs a route per family per peer and removes exactly them', { skip }, async () => {
-  await withHost(async ({ sm, routes }) => {
+  await withHost(async ({ sm, routes, logger }) => {
     sm.added(peer(3))
     await until(() => routes('10.5.3.0/24').length === 1 && routes('fd10:0:0:3::/64').length === 1)
+    // Our own notifications must not look like someone else's change (no re-assert loop).
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(logger.find('re-asserting peer state changed by someone else').length, 0)
     assert.deepEqual(routes('10.5.3.0/24').map((r) => [r.gateway, r.dev]), [['192.168.1.3', 'eth0']])
     assert.deepEqual(routes('fd10:0:0:3::/64').map((r) => [r.gateway, r.dev]), [['fd00:1::3', 'eth0']])
     sm.removed(peer(3))

@@ -17,6 +17,7 @@ interface Env {
   ns: ScratchNetns
   sm: FakeSubnetManager
   network: Network
+  logger: MemoryLogger
   /** Registers again on the same namespace (a daemon restart). */
   restart(options?: Partial<VxlanOptions>): Promise<{ network: Network; sm: FakeSubnetManager }>
   json<T>(args: string[]): T
@@ -41,16 +42,17 @@ async function withHost(options: Partial<VxlanOptions>, dual: boolean, fn: (env:
       assert.ok(eth0)
       const extIface: ExternalInterface = { name: 'eth0', index: eth0.index, mtu: eth0.mtu, ifaceAddr: ip('192.168.1.2'), extAddr: ip('192.168.1.2'), ifaceV6Addr: ip('fd00:1::2'), extV6Addr: ip('fd00:1::2') }
       const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24', ...(dual ? { ipv6Subnet: 'fd10:0:0:1::/64' } : {}) })
-      const backend = vxlan({ ...defaults, ...opts }, { subnetManager: sm, extIface, kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+      const logger = new MemoryLogger()
+      const backend = vxlan({ ...defaults, ...opts }, { subnetManager: sm, extIface, kernel, logger, clock: new FakeClock() })
       const ac = new AbortController()
       const network = await backend.registerNetwork(config(dual ? { v4: '10.5.0.0/16', v6: 'fd10::/48', type: 'vxlan' } : { type: 'vxlan' }), ac.signal)
       const running = network.run(ac.signal)
       stops.push(async () => { ac.abort(); await running })
-      return { network, sm }
+      return { network, sm, logger }
     }
     const first = await start(options)
     await fn({
-      ns, sm: first.sm, network: first.network,
+      ns, sm: first.sm, network: first.network, logger: first.logger,
       restart: async (opts = options) => {
         for (const stop of stops.splice(0)) await stop()
         return start(opts)
@@ -88,9 +90,12 @@ test('vxlan (linux): device created with VNI, port, GBP, learning and MTU − 50
 })
 
 test('vxlan (linux): neighbour, FDB and onlink route per peer; removal restores', { skip }, async () => {
-  await withHost({}, false, async ({ ns, sm, json }) => {
+  await withHost({}, false, async ({ ns, sm, json, logger }) => {
     sm.added(peer(3))
     await until(() => json<unknown[]>(['route', 'show', '10.5.3.0/24']).length === 1)
+    // Our own notifications must not look like someone else's change (no re-assert loop).
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(logger.find('re-asserting peer state changed by someone else').length, 0)
     const [route] = json<{ gateway: string; dev: string; flags: string[] }[]>(['route', 'show', '10.5.3.0/24'])
     assert.equal(route?.gateway, '10.5.3.0')
     assert.equal(route?.dev, 'flannel.1')
