@@ -18,3 +18,11 @@ export class KernelError extends WeftError {
 export function isKernelErrno(err: unknown, ...errnos: string[]): boolean {
   return err instanceof KernelError && errnos.includes(err.errno)
 }
+
+/** Errnos Linux answers for "no such object" (link, route, address, neighbour/FDB). */
+const NOT_FOUND = ['ENODEV', 'ESRCH', 'EADDRNOTAVAIL', 'ENOENT']
+
+/** True when a delete failed because the object was already gone: treat as success. */
+export function isKernelNotFound(err: unknown): boolean {
+  return isKernelErrno(err, ...NOT_FOUND)
+}

@@ -4,9 +4,12 @@
  * for unit tests. Values in, values out; one `family` parameter instead of V4/V6 twins.
  *
  * Semantics (both implementations): `create*` fails with EEXIST when the object exists;
- * `replace*` creates or overwrites; `delete*` fails with ENOENT when the object is absent;
+ * `replace*` creates or overwrites; `delete*` of an absent object fails with the errno Linux
+ * uses for it: ENODEV for a link, ESRCH for a route, EADDRNOTAVAIL for an address, ENOENT for
+ * a neighbour or FDB entry (`isKernelNotFound()` in kernel-error.ts matches all of them);
  * a route, address, neighbour or FDB entry must name an existing link (ENODEV otherwise).
  * Failures are `KernelError`s carrying the errno name, the operation and the object.
+ * test/compliance/kernel-contract.ts pins these down against real Linux.
  */
 import type { Family, IpAddr, IpNet } from '../ip/ip.ts'
 
@@ -137,6 +140,7 @@ export interface Kernel {
 
   replaceRoute(route: Route): Promise<void>
   deleteRoute(route: Route): Promise<void>
+  /** Routes of one family; `filter.table` defaults to main (254), 0 means every table. */
   listRoutes(filter: RouteFilter): Promise<Route[]>
   /** `ip route get`: the route the kernel would use for `dst`. */
   routeGet(dst: IpAddr): Promise<Route>
@@ -156,7 +160,10 @@ export interface Kernel {
   setSysctl(path: string, value: string): Promise<void>
   getSysctl(path: string): Promise<string | undefined>
 
-  /** Notifications for the given kinds until the signal aborts. */
+  /**
+   * Notifications for the given kinds until the signal aborts. Resolves once the subscription
+   * is live (changes made after that are reported); events arrive asynchronously.
+   */
   subscribe(kinds: readonly KernelEventKind[], onEvent: (event: KernelEvent) => void, signal: AbortSignal): Promise<void>
 
   close(): void

@@ -67,3 +67,16 @@ test('MemoryKernel: openTun creates a tun link that close() removes', async () =
   tun.close()
   assert.equal(await k.getLink('flannel0'), undefined)
 })
+
+test('isKernelNotFound matches each delete-of-missing errno', async () => {
+  const { isKernelNotFound } = await import('../../src/kernel/kernel-error.ts')
+  const k = new MemoryKernel()
+  const failures = await Promise.allSettled([
+    k.deleteLink(4242),
+    k.deleteRoute({ dst: net('10.9.0.0/16') }),
+    k.deleteAddr({ index: 1, ip: ip('10.9.0.1'), prefix: 32 }),
+    k.deleteNeigh({ index: 1, ip: ip('10.9.0.1') }),
+  ])
+  assert.deepEqual(failures.map((f) => f.status === 'rejected' && isKernelNotFound(f.reason)), [true, true, true, true])
+  await assert.rejects(k.createVxlan({ name: 'lo', vni: 1, port: 0, learning: false, gbp: false }), (e) => !isKernelNotFound(e))
+})
