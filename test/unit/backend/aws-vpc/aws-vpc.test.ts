@@ -175,3 +175,20 @@ test('IPv6-only config is refused', async () => {
   const { backend } = setup([])
   await assert.rejects(backend.registerNetwork({ ...config, enableIPv4: false, ipv4: undefined, enableIPv6: true }, new AbortController().signal), (err: unknown) => isWeftError(err, 'BACKEND_UNSUPPORTED'))
 })
+
+test('close to the limit: route added with a warning naming the count and the limit', async () => {
+  const routes = [...table('x').routes]
+  for (let i = 0; i < 45; i++) routes.push({ destination: `10.100.${i}.0/24`, state: 'active', eniId: `eni-${i}`, origin: 'CreateRoute' })
+  const { backend, api, logger } = setup([table('rtb-a', { subnets: ['subnet-a'], routes })])
+  await backend.registerNetwork(config, new AbortController().signal)
+  assert.ok(api.calls.includes('CreateRoute rtb-a 10.244.3.0/24'))
+  assert.deepEqual(logger.find('route table is close to its route limit')[0]?.fields, { component: 'backend/aws-vpc', routeTable: 'rtb-a', routes: 46, limit: 50 })
+})
+
+test('a configured RouteLimit above 50 lets the table grow past the default', async () => {
+  const routes = [...table('x').routes]
+  for (let i = 0; i < 60; i++) routes.push({ destination: `10.100.${i}.0/24`, state: 'active', eniId: `eni-${i}`, origin: 'CreateRoute' })
+  const { backend, api } = setup([table('rtb-a', { subnets: ['subnet-a'], routes })], { routelimit: 200 })
+  await backend.registerNetwork(config, new AbortController().signal)
+  assert.ok(api.calls.includes('CreateRoute rtb-a 10.244.3.0/24'))
+})
