@@ -186,3 +186,25 @@ test('emulator rejects unsigned, tampered and replayed requests with real codes'
     assert.equal(body.Code, 'SignatureDoesNotMatch')
     assert.match(body.RequestId, /^[0-9A-F-]{36}$/)
   }))
+
+test('through the registry: options parsed, factory loaded lazily, ACCESS_KEY_* read from the environment', () =>
+  withEmulator(async (emu) => {
+    const { backendRegistry } = await import('../../src/backend/registry.ts')
+    const def = backendRegistry['ali-vpc']!
+    const parsed = def.parseOptions({ vpcendpoint: emu.url, metadataendpoint: emu.url })
+    const factory = await def.load()
+    const saved = [process.env['ACCESS_KEY_ID'], process.env['ACCESS_KEY_SECRET']]
+    process.env['ACCESS_KEY_ID'] = emu.accessKeyId
+    process.env['ACCESS_KEY_SECRET'] = emu.accessKeySecret
+    try {
+      const backend = factory(parsed, cloudDeps(new FakeSubnetManager(), new MemoryLogger(), systemClock))
+      assert.equal(backend.type, 'ali-vpc')
+      await backend.registerNetwork(testNetworkConfig('ali-vpc'), AbortSignal.timeout(20_000))
+    } finally {
+      for (const [k, v] of [['ACCESS_KEY_ID', saved[0]], ['ACCESS_KEY_SECRET', saved[1]]] as const) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+    }
+    assert.deepEqual(emu.custom().map((e) => e.DestinationCidrBlock), [SUBNET])
+  }))

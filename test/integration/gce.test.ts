@@ -166,3 +166,22 @@ test('emulator metadata refuses requests without Metadata-Flavor, compute refuse
     assert.equal(api.status, 401)
     assert.equal(((await api.json()) as { error: { errors: Array<{ reason: string }> } }).error.errors[0]?.reason, 'required')
   }))
+
+test('through the registry: options parsed, factory loaded lazily, GCE_METADATA_HOST read from the environment', () =>
+  withEmulator(async (emu) => {
+    const { backendRegistry } = await import('../../src/backend/registry.ts')
+    const def = backendRegistry['gce']!
+    const options = def.parseOptions({ computeendpoint: emu.url })
+    const factory = await def.load()
+    const saved = process.env['GCE_METADATA_HOST']
+    process.env['GCE_METADATA_HOST'] = emu.url.replace('http://', '')
+    try {
+      const backend = factory(options, cloudDeps(new FakeSubnetManager(), new MemoryLogger(), systemClock))
+      assert.equal(backend.type, 'gce')
+      await backend.registerNetwork(testNetworkConfig('gce'), AbortSignal.timeout(20_000))
+    } finally {
+      if (saved === undefined) delete process.env['GCE_METADATA_HOST']
+      else process.env['GCE_METADATA_HOST'] = saved
+    }
+    assert.ok(emu.routes.has(ROUTE))
+  }))
