@@ -295,12 +295,14 @@ export function kernelContract(name: string, setup: () => Promise<KernelHarness>
         await rejects(k.replaceFdb({ index: link.index, mac: '0e:a0:00:00:00:21', dst: ip(other) }), 'EAFNOSUPPORT')
       })
 
-      it(`${v}: subscribe reports link, route, neighbour and FDB changes`, async (k) => {
+      it(`${v}: subscribe reports link, address, route, neighbour and FDB changes`, async (k) => {
         const events: KernelEvent[] = []
         const ac = new AbortController()
-        await k.subscribe(['link', 'route', 'neigh', 'fdb'], (e) => events.push(e), ac.signal)
+        await k.subscribe(['link', 'addr', 'route', 'neigh', 'fdb'], (e) => events.push(e), ac.signal)
         try {
           const link = await vxlanUp(k, family)
+          const addr: Addr = { index: link.index, ip: ip(f.addr), prefix: family === 4 ? 32 : 128 }
+          await k.replaceAddr(addr)
           const route: Route = { dst: net(f.peerNet), gateway: ip(f.peerGw), index: link.index, onlink: true }
           const neigh: Neigh = { index: link.index, ip: ip(f.peerGw), mac: '0e:a0:00:00:00:21' }
           const fdb: FdbEntry = { index: link.index, mac: '0e:a0:00:00:00:21', dst: ip(f.remote) }
@@ -310,16 +312,17 @@ export function kernelContract(name: string, setup: () => Promise<KernelHarness>
           await k.deleteRoute(route)
           await k.deleteFdb(fdb)
           await k.deleteNeigh(neigh)
+          await k.deleteAddr(addr)
           await k.deleteLink(link.index)
           const want = [
-            `link new ${link.index}`, `neigh new ${f.peerGw}`, `fdb new 0e:a0:00:00:00:21`, `route new ${f.peerNet}`,
-            `route del ${f.peerNet}`, `fdb del 0e:a0:00:00:00:21`, `neigh del ${f.peerGw}`, `link del ${link.index}`,
+            `link new ${link.index}`, `addr new ${f.addr}`, `neigh new ${f.peerGw}`, `fdb new 0e:a0:00:00:00:21`, `route new ${f.peerNet}`,
+            `route del ${f.peerNet}`, `fdb del 0e:a0:00:00:00:21`, `neigh del ${f.peerGw}`, `addr del ${f.addr}`, `link del ${link.index}`,
           ]
           const seen = (): string[] => events.map((e) =>
             e.kind === 'link' ? `link ${e.action} ${e.link.index}` :
             e.kind === 'route' ? `route ${e.action} ${formatCidr(e.route.dst)}` :
             e.kind === 'neigh' ? `neigh ${e.action} ${formatIp(e.neigh.ip)}` :
-            e.kind === 'fdb' ? `fdb ${e.action} ${e.fdb.mac}` : 'addr')
+            e.kind === 'fdb' ? `fdb ${e.action} ${e.fdb.mac}` : `addr ${e.action} ${formatIp(e.addr.ip)}`)
           for (let i = 0; i < 20 && !want.every((w) => seen().includes(w)); i++) await new Promise((r) => setTimeout(r, 10))
           for (const w of want) assert.ok(seen().includes(w), `missing event "${w}" in ${JSON.stringify(seen())}`)
           const order = want.map((w) => seen().indexOf(w))
