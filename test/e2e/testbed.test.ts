@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createTestbed, defaultPrefix, underlayV4, underlayV6, type Testbed } from '../helpers/testbed.ts'
 import { listNetns, pingUntil } from '../helpers/netns.ts'
 import { addPod, parseSubnetEnv } from '../helpers/pods.ts'
@@ -117,6 +117,13 @@ test('destroy runs when the test body throws, and on process exit', { skip, time
     try {
       const sleeper = bed.hosts[0]!.spawn(['sleep', '300'])
       assert.equal(sleeper.isRunning(), true)
+      // `ip netns exec` and `setpriv` exec in place: the PID is the command itself, so stop() hits exactly it.
+      await new Promise((r) => setTimeout(r, 200))
+      assert.equal(readFileSync(`/proc/${sleeper.pid}/comm`, 'utf8'), 'sleep\n')
+      const other = bed.hosts[1]!.spawn(['sleep', '300'])
+      await sleeper.stop()
+      assert.equal((await sleeper.exited).signal, 'SIGTERM')
+      assert.equal(other.isRunning(), true)
       assert.equal((await leftovers(prefix)).length, 3)
       throw new Error('test body failed')
     } finally {
