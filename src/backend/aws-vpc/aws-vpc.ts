@@ -71,24 +71,41 @@ export function awsVpc(options: AwsVpcOptions, deps: BackendDeps, env?: Partial<
       const { region, instanceId } = await imds.identity(signal)
       log.info('instance identity', { region, instanceId })
       const api = await connect(region)
-
-      const instance = await api.describeInstance(instanceId, signal)
-      const ip = formatIp(ifaceAddr)
-      const eni = instance.enis.find((n) => n.privateIps.includes(ip))
-      if (eni === undefined) {
-        throw new WeftError('BACKEND_UNSUPPORTED', `no network interface of instance ${instanceId} holds the interface address ${ip}`, {
-          details: { instanceId, ifaceAddr: ip },
-        })
-      }
-      log.info('network interface found', { eni: eni.id, subnetId: eni.subnetId, ifaceAddr: ip })
-      await ensureSourceDestCheckOff(api, eni, log, signal)
-
-      const tableIds = options.routeTableIds.length > 0 ? options.routeTableIds : [await detectRouteTable(api, instance.vpcId, eni.subnetId, log, signal)]
-      for (const tableId of tableIds) {
-        await programTable(api, { tableId, network, subnet, eniId: eni.id, routeLimit: options.routeLimit }, log, signal)
+      try {
+        await programInstance(api, { instanceId, ip: formatIp(ifaceAddr), network, subnet, options }, log, signal)
+      } finally {
+        // nothing talks to EC2 after registration: free the SDK's sockets
+        api.close?.()
       }
       return makeNetwork(lease, deps.extIface.mtu)
     },
+  }
+}
+
+interface InstanceTarget {
+  readonly instanceId: string
+  /** The external interface's address, to find our ENI by. */
+  readonly ip: string
+  readonly network: IpNet
+  readonly subnet: IpNet
+  readonly options: AwsVpcOptions
+}
+
+/** ENI lookup, source/dest check, table choice, then every table (flannel's order). */
+async function programInstance(api: RouteTableApi, t: InstanceTarget, log: Logger, signal: AbortSignal): Promise<void> {
+  const instance = await api.describeInstance(t.instanceId, signal)
+  const eni = instance.enis.find((n) => n.privateIps.includes(t.ip))
+  if (eni === undefined) {
+    throw new WeftError('BACKEND_UNSUPPORTED', `no network interface of instance ${t.instanceId} holds the interface address ${t.ip}`, {
+      details: { instanceId: t.instanceId, ifaceAddr: t.ip },
+    })
+  }
+  log.info('network interface found', { eni: eni.id, subnetId: eni.subnetId, ifaceAddr: t.ip })
+  await ensureSourceDestCheckOff(api, eni, log, signal)
+
+  const tableIds = t.options.routeTableIds.length > 0 ? t.options.routeTableIds : [await detectRouteTable(api, instance.vpcId, eni.subnetId, log, signal)]
+  for (const tableId of tableIds) {
+    await programTable(api, { tableId, network: t.network, subnet: t.subnet, eniId: eni.id, routeLimit: t.options.routeLimit }, log, signal)
   }
 }
 

@@ -109,6 +109,10 @@ export async function createEc2RouteTableApi(options: Ec2ApiOptions): Promise<Ro
         await call('ReplaceRoute', resource, signal, () => client.send(new sdk.ReplaceRouteCommand({ ...base, NetworkInterfaceId: op.eniId }), { abortSignal: signal }))
       }
     },
+
+    close() {
+      client.destroy()
+    },
   } satisfies RouteTableApi
 }
 

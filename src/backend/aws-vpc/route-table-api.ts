@@ -66,4 +66,6 @@ export interface RouteTableApi {
   describeRouteTables(query: RouteTableQuery, signal: AbortSignal): Promise<RouteTable[]>
   /** CreateRoute / ReplaceRoute / DeleteRoute. */
   changeRoute(op: RouteOp, signal: AbortSignal): Promise<void>
+  /** Releases connections; aws-vpc calls it once the tables are programmed. */
+  close?(): void
 }

@@ -78,6 +78,7 @@ test('registers: lease tagged aws-vpc, route created in the subnet table, mtu fr
     'CreateRoute rtb-a 10.244.3.0/24',
   ])
   assert.deepEqual(t.routes.at(-1), { destination: '10.244.3.0/24', state: 'active', eniId: 'eni-me', origin: 'CreateRoute' })
+  assert.equal(api.closed, true, 'the API is released after registration')
   const ac = new AbortController()
   const running = net.run(ac.signal)
   ac.abort()

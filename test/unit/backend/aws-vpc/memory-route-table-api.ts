@@ -13,6 +13,7 @@ export interface MemoryTable {
 export class MemoryRouteTableApi implements RouteTableApi {
   readonly calls: string[] = []
   readonly failures = new Map<string, CloudError>()
+  closed = false
   constructor(readonly instance: InstanceInfo, readonly tables: MemoryTable[]) {}
 
   private check(name: string, resource: string): void {
@@ -68,6 +69,10 @@ export class MemoryRouteTableApi implements RouteTableApi {
     } else {
       t.routes[i] = { destination: op.destination, state: 'active', eniId: op.eniId!, origin: 'CreateRoute' }
     }
+  }
+
+  close(): void {
+    this.closed = true
   }
 
   private view(t: MemoryTable): RouteTable {
