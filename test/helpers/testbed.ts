@@ -8,7 +8,7 @@
  * - `<prefix>-rt`: only when `segments > 1`: a router with leg `eth<s>` = `.254` in each segment;
  *   hosts get a default route to it. With one segment there is no default route at all, so no
  *   testbed traffic can ever leave the machine.
- * - `<prefix>-etcd`: etcd at `10.200.0.250:2379` on segment 0, reachable from every host.
+ * - `<prefix>-etcd`: etcd at `10.200.0.250:2379` (IPv4 only) on segment 0, reachable from every host.
  *
  * etcd access from the test process: the root namespace has no route into the testbed, so
  * {@link Testbed.etcdctl} runs the Debian `etcdctl` (API v3) inside the etcd namespace.
@@ -175,7 +175,7 @@ async function build(state: BedState, opts: Resolved): Promise<Testbed> {
   if (opts.segments > 1) {
     routerNetns = await state.addNs(`${prefix}-rt`)
     for (let s = 0; s < opts.segments; s++) await plug(routerNetns, `eth${s}`, `rt${s}`, s, ROUTER_HOST)
-    await sysctl(routerNetns, ...(ipv6 ? ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'] : ['net.ipv4.ip_forward=1']))
+    await sysctl(routerNetns, ...forwarding)
   }
 
   const bed = {} as Testbed
