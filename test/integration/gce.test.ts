@@ -185,3 +185,21 @@ test('through the registry: options parsed, factory loaded lazily, GCE_METADATA_
     }
     assert.ok(emu.routes.has(ROUTE))
   }))
+
+test('emulator checks inserts like the real API: required fields, known network and instance, unique names', () =>
+  withEmulator(async (emu) => {
+    const post = async (body: object) => {
+      const res = await fetch(`${emu.url}/compute/v1/projects/weft-test/global/routes`, { method: 'POST', headers: { authorization: `Bearer ${emu.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      const json = (await res.json()) as { error?: { errors: Array<{ reason: string }> }; status?: string }
+      return [res.status, json.error?.errors[0]?.reason ?? json.status] as const
+    }
+    const ok = { name: 'r1', destRange: '10.1.0.0/24', network: emu.networkLink('default'), nextHopInstance: emu.instanceLink('node-1') }
+    assert.deepEqual(await post({ ...ok, destRange: undefined }), [400, 'required'])
+    assert.deepEqual(await post({ ...ok, name: 'Bad_Name' }), [400, 'invalid'])
+    assert.deepEqual(await post({ ...ok, network: emu.networkLink('nope') }), [404, 'notFound'])
+    assert.deepEqual(await post({ ...ok, nextHopInstance: emu.instanceLink('ghost') }), [404, 'notFound'])
+    assert.deepEqual(await post({ ...ok, name: 'default-route-0a1b2c' }), [409, 'alreadyExists'])
+    assert.deepEqual(await post(ok), [200, 'PENDING'])
+    const other = await fetch(`${emu.url}/compute/v1/projects/someone-else/global/routes/x`, { headers: { authorization: `Bearer ${emu.token}` } })
+    assert.equal(other.status, 404)
+  }))
