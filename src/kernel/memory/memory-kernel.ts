@@ -22,6 +22,7 @@ import { KernelError } from '../kernel-error.ts'
 import type {
   Addr, FdbEntry, Kernel, KernelEvent, KernelEventKind, Link, Neigh, Route, RouteFilter, TunDevice, TunSpec, VxlanSpec,
 } from '../kernel.ts'
+import { MemoryFdb } from './memory-fdb.ts'
 import { checkGateway, lookup, LOCAL_TABLE, MAIN_TABLE, normalizeRoute, routeKey, routeMatches } from './memory-routes.ts'
 
 export type KernelOpName = Exclude<keyof Kernel, 'close'>
@@ -42,12 +43,6 @@ export interface MemoryKernelSnapshot {
   readonly sysctls: Record<string, string>
 }
 
-interface FdbRec {
-  index: number
-  mac: string
-  dsts: (IpAddr | undefined)[]
-}
-
 const LO = 1
 const VXLAN_DEFAULT_PORT = 8472
 const fam = (ip: IpAddr): Family => ip.family
@@ -59,7 +54,7 @@ export class MemoryKernel implements Kernel {
   private addrs: Addr[] = []
   private readonly routes = new Map<string, Route>()
   private readonly neighs = new Map<string, Neigh>()
-  private readonly fdb = new Map<string, FdbRec>()
+  private readonly fdb = new MemoryFdb()
   private readonly sysctls = new Map<string, string>()
   private readonly listeners = new Set<{ kinds: ReadonlySet<KernelEventKind>; fn: (e: KernelEvent) => void }>()
   private nextIndex = 2
@@ -94,7 +89,7 @@ export class MemoryKernel implements Kernel {
       addrs: byKey([...this.addrs], (a) => `${a.index}|${a.ip.family}|${a.ip.value.toString(16).padStart(32, '0')}`),
       routes: byKey([...this.routes.values()], (r) => routeKey(r)),
       neighs: byKey([...this.neighs.values()], (n) => `${n.index}|${n.ip.family}|${n.ip.value.toString(16).padStart(32, '0')}`),
-      fdb: this.fdbEntries(),
+      fdb: this.fdb.entries(),
       sysctls: Object.fromEntries([...this.sysctls].sort()),
     })
   }
@@ -317,19 +312,12 @@ export class MemoryKernel implements Kernel {
     return this.run('deleteFdb', [entry], () => {
       const what = describeFdb(entry, this.nameOf)
       this.requireLink(entry.index, 'delete', what)
-      const mac = normalizeMac(entry.mac) ?? ''
-      const rec = this.fdb.get(`${entry.index}|${mac}`)
-      if (!rec) throw new KernelError('delete', what, 'ENOENT')
-      const i = entry.dst ? rec.dsts.findIndex((d) => ipEqual(d, entry.dst)) : -1
-      // Linux answers success and changes nothing when the MAC exists but the dst does not match.
-      if (entry.dst && i < 0) return
-      const removed = i >= 0 && rec.dsts.length > 1 ? rec.dsts.splice(i, 1) : (this.fdb.delete(`${entry.index}|${mac}`), rec.dsts)
-      for (const dst of removed) this.emit({ kind: 'fdb', action: 'del', fdb: fdbOut(rec.index, mac, dst) })
+      for (const fdb of this.fdb.delete(entry, what)) this.emit({ kind: 'fdb', action: 'del', fdb })
     })
   }
 
   listFdb(index?: number): Promise<FdbEntry[]> {
-    return this.run('listFdb', [index], () => this.fdbEntries().filter((e) => index === undefined || e.index === index))
+    return this.run('listFdb', [index], () => this.fdb.entries().filter((e) => index === undefined || e.index === index))
   }
 
   // ---- sysctl and notifications ------------------------------------------------------------
@@ -382,6 +370,13 @@ export class MemoryKernel implements Kernel {
     for (const l of this.listeners) {
       if (l.kinds.has(event.kind)) queueMicrotask(() => l.fn(copy))
     }
+  }
+
+  private updateFdb(entry: FdbEntry, mode: 'replace' | 'append'): void {
+    const what = describeFdb(entry, this.nameOf)
+    const link = this.requireLink(entry.index, mode, what)
+    const added = this.fdb.update(entry, mode, link, what)
+    if (added) this.emit({ kind: 'fdb', action: 'new', fdb: added })
   }
 
   private linkByName(name: string): Link | undefined {
@@ -468,50 +463,10 @@ export class MemoryKernel implements Kernel {
     for (const a of [...this.addrs]) if (a.index === index) this.removeAddr(a)
     for (const r of [...this.routes.values()]) if (r.index === index) this.dropRoute(r)
     for (const [k, n] of [...this.neighs]) if (n.index === index) { this.neighs.delete(k); this.emit({ kind: 'neigh', action: 'del', neigh: n }) }
-    for (const [k, f] of [...this.fdb]) if (f.index === index) this.fdb.delete(k)
+    this.fdb.removeLink(index)
     this.links.delete(index)
     this.emit({ kind: 'link', action: 'del', link })
   }
-
-  private updateFdb(entry: FdbEntry, mode: 'replace' | 'append'): void {
-    const what = describeFdb(entry, this.nameOf)
-    const fail = (errno: string): never => { throw new KernelError(mode, what, errno) }
-    const link = this.requireLink(entry.index, mode, what)
-    const mac = normalizeMac(entry.mac) ?? fail('EINVAL')
-    if (!link.vxlan) fail('EOPNOTSUPP')
-    if (entry.dst && entry.dst.family !== (link.vxlan?.local?.family ?? 4)) fail('EAFNOSUPPORT')
-    if (entry.state && entry.state !== 'permanent' && entry.state !== 'reachable') fail('EINVAL')
-    const group = mac === '00:00:00:00:00:00' || (parseInt(mac.slice(0, 2), 16) & 1) === 1
-    const key = `${entry.index}|${mac}`
-    const rec = this.fdb.get(key)
-    if (!rec) {
-      if (mode === 'replace' && group) fail('EOPNOTSUPP')
-      this.fdb.set(key, { index: entry.index, mac, dsts: [entry.dst] })
-      this.emit({ kind: 'fdb', action: 'new', fdb: fdbOut(entry.index, mac, entry.dst) })
-      return
-    }
-    if (mode === 'replace') {
-      if (group) fail('EOPNOTSUPP')
-      if (ipEqual(rec.dsts[0], entry.dst)) return
-      rec.dsts[0] = entry.dst
-    } else {
-      // Like vxlan_fdb_update_existing: appending is only meaningful for all-zero/multicast MACs.
-      if (!group || rec.dsts.some((d) => ipEqual(d, entry.dst))) return
-      rec.dsts.push(entry.dst)
-    }
-    this.emit({ kind: 'fdb', action: 'new', fdb: fdbOut(entry.index, mac, entry.dst) })
-  }
-
-  private fdbEntries(): FdbEntry[] {
-    const out: FdbEntry[] = []
-    const recs = [...this.fdb.values()].sort((a, b) => a.index - b.index || (a.mac < b.mac ? -1 : 1))
-    for (const rec of recs) for (const dst of rec.dsts) out.push(fdbOut(rec.index, rec.mac, dst))
-    return out
-  }
-}
-
-function fdbOut(index: number, mac: string, dst: IpAddr | undefined): FdbEntry {
-  return { index, mac, self: true, state: 'permanent', ...(dst ? { dst } : {}) }
 }
 
 function neighKey(n: Neigh): string {
