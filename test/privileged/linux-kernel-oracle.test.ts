@@ -207,3 +207,21 @@ test('auto-batched requests: each failure reaches its own caller, the rest succe
   const listed = await k.listRoutes({ family: 4, index: link.index })
   assert.equal(listed.length, results.filter((r) => r.status === 'fulfilled').length)
 }))
+
+test('oracle: vxlan on an underlay device (dev) and appendFdb', { skip }, () => withKernel(async (k, ns) => {
+  ns.exec('ip', ['link', 'add', 'wtul0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'wtul1', 'mtu', '9000'])
+  const under = await k.getLink('wtul0')
+  assert.equal(under?.kind, 'veth')
+  const link = await k.createVxlan({ name: 'flannel.1', vni: 1, port: 0, learning: true, gbp: false, local: ip('192.0.2.10'), parentIndex: under?.index })
+  const info = ns.ipJson<IpLink[]>(['-d', 'link', 'show', 'flannel.1'])[0]?.linkinfo?.info_data
+  assert.equal(info?.link, 'wtul0')
+  assert.equal(info?.learning, true)
+  assert.equal(link.vxlan?.parentIndex, under?.index)
+  // Without an explicit MTU the kernel derives it from the underlay: 9000 - 50.
+  assert.equal(link.mtu, 8950)
+  await k.setLink(link.index, { up: true })
+  await k.appendFdb({ index: link.index, mac: '00:00:00:00:00:00', dst: ip('192.0.2.20') })
+  await k.appendFdb({ index: link.index, mac: '00:00:00:00:00:00', dst: ip('192.0.2.30') })
+  const fdb = JSON.parse(ns.exec('bridge', ['-json', 'fdb', 'show', 'dev', 'flannel.1'])) as { mac: string; dst: string }[]
+  assert.deepEqual(fdb.filter((e) => e.mac === '00:00:00:00:00:00').map((e) => e.dst).sort(), ['192.0.2.20', '192.0.2.30'])
+}))
