@@ -34,9 +34,18 @@ export function publicIpOf(lease: Lease, family: Family): IpAddr | undefined {
 /** The key a peer is tracked under: its subnet in the first enabled family (flannel's subnet key). */
 export function leaseKey(lease: Lease, families: readonly Family[]): string | undefined {
   const first = families[0]
-  const net = first === undefined ? undefined : subnetOf(lease, first)
-  return net && formatCidr(net)
+  if (first === undefined) return undefined
+  // Asked for several times per lease per batch; formatting 5,000 CIDRs each time shows up.
+  let cached = keyCache.get(lease)
+  if (!cached) keyCache.set(lease, (cached = {}))
+  if (!(first in cached)) {
+    const net = subnetOf(lease, first)
+    cached[first] = net && formatCidr(net)
+  }
+  return cached[first]
 }
+
+const keyCache = new WeakMap<Lease, Partial<Record<Family, string | undefined>>>()
 
 /** Families of `lease` that carry a subnet and are enabled here. */
 export function leaseFamilies(lease: Lease, families: readonly Family[]): Family[] {
@@ -48,34 +57,33 @@ export function leaseFamilies(lease: Lease, families: readonly Family[]): Family
  * buckets per (family, prefix) keyed by network address, so a same-size lookup is O(1).
  */
 export class SubnetIndex {
-  private readonly buckets = new Map<string, Map<bigint, string>>()
+  private readonly buckets = new Map<string, { family: Family; prefix: number; owners: Map<bigint, string> }>()
 
   add(net: IpNet, owner: string): void {
     const id = `${net.family}/${net.prefix}`
     let bucket = this.buckets.get(id)
-    if (!bucket) this.buckets.set(id, (bucket = new Map()))
-    bucket.set(net.addr, owner)
+    if (!bucket) this.buckets.set(id, (bucket = { family: net.family, prefix: net.prefix, owners: new Map() }))
+    bucket.owners.set(net.addr, owner)
   }
 
   delete(net: IpNet, owner: string): void {
     const bucket = this.buckets.get(`${net.family}/${net.prefix}`)
-    if (bucket?.get(net.addr) === owner) bucket.delete(net.addr)
+    if (bucket?.owners.get(net.addr) === owner) bucket.owners.delete(net.addr)
   }
 
   /** Owner of an indexed subnet overlapping `net`, other than `except`. */
   findOverlap(net: IpNet, except: string): string | undefined {
-    for (const [id, bucket] of this.buckets) {
-      const [fam, pre] = id.split('/').map(Number) as [number, number]
-      if (fam !== net.family || bucket.size === 0) continue
-      if (pre <= net.prefix) {
+    for (const { family, prefix, owners } of this.buckets.values()) {
+      if (family !== net.family || owners.size === 0) continue
+      if (prefix <= net.prefix) {
         // A bigger (or equal) indexed subnet can contain `net`: mask and look it up.
-        const owner = bucket.get(net.addr & netMask(net.family, pre))
+        const owner = owners.get(net.addr & netMask(family, prefix))
         if (owner !== undefined && owner !== except) return owner
         continue
       }
       // Smaller indexed subnets inside `net` (rare: mixed subnet sizes).
-      for (const [addr, owner] of bucket) {
-        if (owner !== except && netOverlaps(net, { family: net.family, addr, prefix: pre })) return owner
+      for (const [addr, owner] of owners) {
+        if (owner !== except && netOverlaps(net, { family, addr, prefix })) return owner
       }
     }
     return undefined

@@ -21,7 +21,7 @@ import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
 import { ApplyFailure, applyOrdered, entryKey, entryMatches, removeAll, type KernelEntry } from '../kernel/apply.ts'
-import { formatCidr, formatIp } from '../ip/ip.ts'
+import { formatCidr, formatIp, ipEqual, netEqual } from '../ip/ip.ts'
 import { errorMessage } from '../errors.ts'
 import { backoffDelay, isAbort } from '../util/abort.ts'
 import { checkLease, leaseFamilies, leaseKey, publicIpOf, subnetOf, SubnetIndex, type LeaseCheckContext } from './lease-validation.ts'
@@ -423,10 +423,12 @@ function matchesListing(entry: KernelEntry, actual: Map<string, KernelEntry>): b
 }
 
 function sameLease(a: Lease, b: Lease): boolean {
-  const attrs = (l: Lease): string =>
-    JSON.stringify([l.subnet && formatCidr(l.subnet), l.ipv6Subnet && formatCidr(l.ipv6Subnet), l.attrs.backendType,
-      l.attrs.publicIP && formatIp(l.attrs.publicIP), l.attrs.publicIPv6 && formatIp(l.attrs.publicIPv6), l.attrs.backendData ?? null, l.attrs.backendV6Data ?? null])
-  return attrs(a) === attrs(b)
+  if (a === b) return true
+  const x = a.attrs
+  const y = b.attrs
+  return netEqual(a.subnet, b.subnet) && netEqual(a.ipv6Subnet, b.ipv6Subnet) && x.backendType === y.backendType &&
+    ipEqual(x.publicIP, y.publicIP) && ipEqual(x.publicIPv6, y.publicIPv6) &&
+    JSON.stringify(x.backendData) === JSON.stringify(y.backendData) && JSON.stringify(x.backendV6Data) === JSON.stringify(y.backendV6Data)
 }
 
 /** `10.5.3.0/24 (192.168.1.3)` for logs. */
