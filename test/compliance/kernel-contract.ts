@@ -132,6 +132,23 @@ export function kernelContract(name: string, setup: () => Promise<KernelHarness>
       await rejects(k.setSysctl('net/ipv6/conf/nope0/accept_ra', '0'), 'ENOENT')
     })
 
+    it('setting a link down keeps IPv4 addresses and FDB, drops IPv6 addresses, neighbours, routes', async (k) => {
+      const link = await vxlanUp(k, 4)
+      await k.replaceAddr({ index: link.index, ip: ip('10.5.1.0'), prefix: 32 })
+      await k.replaceAddr({ index: link.index, ip: ip('fd00:5:1::1'), prefix: 64 })
+      await k.replaceNeigh({ index: link.index, ip: ip('10.5.2.0'), mac: '0e:a0:00:00:00:21' })
+      await k.replaceFdb({ index: link.index, mac: '0e:a0:00:00:00:21', dst: ip('192.0.2.20') })
+      await k.replaceRoute({ dst: net('10.5.2.0/24'), gateway: ip('10.5.2.0'), index: link.index, onlink: true })
+      await k.replaceRoute({ dst: net('fd00:5:2::/64'), index: link.index })
+      await k.setLink(link.index, { up: false })
+      assert.deepEqual((await k.listAddrs(4, link.index)).map(addrText), [`10.5.1.0/32 dev ${link.index} scope universe`])
+      assert.deepEqual((await k.listAddrs(6, link.index)).filter((a) => ours(a.ip)), [])
+      assert.deepEqual((await k.listNeighs(4, link.index)).filter((n) => ours(n.ip)), [])
+      assert.equal((await k.listFdb(link.index)).length, 1)
+      assert.deepEqual((await k.listRoutes({ family: 4, index: link.index })).filter((r) => ours(r.dst)), [])
+      assert.deepEqual((await k.listRoutes({ family: 6, index: link.index })).filter((r) => ours(r.dst)), [])
+    })
+
     for (const family of [4, 6] as const) {
       const f = FAM[family]
       const v = `IPv${family}`
