@@ -85,3 +85,32 @@ test('a snapshot after events converges to exactly the snapshot', async () => {
   assert.deepEqual(await peerRoutes(t.kernel), ['10.5.3.0/24 via 192.168.1.4'])
   await t.stop()
 })
+
+test('a lease watch that fails is restarted with backoff and its snapshot converges', async () => {
+  const { kernel, extIface } = await host({ v4: '192.168.1.2/24' })
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24' })
+  let calls = 0
+  const watch = sm.watchLeases.bind(sm)
+  sm.watchLeases = (own, signal) => {
+    if (own !== undefined && calls++ === 0) {
+      return (async function* () {
+        yield { kind: 'snapshot' as const, leases: [lease({ subnet: '10.5.2.0/24', publicIP: '192.168.1.3' })] }
+        throw new Error('watch broke')
+      })()
+    }
+    return watch(own, signal)
+  }
+  const logger = new MemoryLogger()
+  const clock = new FakeClock()
+  const ac = new AbortController()
+  const network = await hostGw({}, { subnetManager: sm, extIface, kernel, logger, clock }).registerNetwork(config(), ac.signal)
+  const running = network.run(ac.signal)
+  await until(() => logger.find('lease watch failed; restarting').length === 1)
+  await clock.advance(100)
+  await until(() => calls === 2)
+  sm.snapshot(lease({ subnet: '10.5.3.0/24', publicIP: '192.168.1.4' }))
+  await until(() => kernel.calls('deleteRoute').length === 1)
+  assert.deepEqual(await peerRoutes(kernel), ['10.5.3.0/24 via 192.168.1.4'])
+  ac.abort()
+  await running
+})

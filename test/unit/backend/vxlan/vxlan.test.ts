@@ -243,3 +243,21 @@ test('vxlan: a peer changing its VTEP MAC gets new entries and the stale ones ar
   t.ac.abort()
   await running
 })
+
+test('vxlan removes stray in-network addresses from a reused device and keeps others', async () => {
+  const first = await setup()
+  const dev = (await first.kernel.getLink('flannel.1'))!
+  await first.kernel.replaceAddr({ index: dev.index, ip: { family: 4, value: 0x0a050900n }, prefix: 32 })
+  await first.kernel.replaceAddr({ index: dev.index, ip: { family: 4, value: 0xac100001n }, prefix: 32 })
+  await setup({}, first)
+  const addrs = (await first.kernel.listAddrs(4, dev.index)).map((a) => formatIp(a.ip)).sort()
+  assert.deepEqual(addrs, ['10.5.1.0', '172.16.0.1'])
+})
+
+test('vxlan refuses to start without a public address in an enabled family', async () => {
+  const h = await host({ v4: '192.168.1.2/24' })
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24', ipv6Subnet: 'fd10:0:0:1::/64' })
+  const backend = vxlan(defaults, { subnetManager: sm, extIface: h.extIface, kernel: h.kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  await assert.rejects(backend.registerNetwork(config({ v4: '10.5.0.0/16', v6: 'fd10::/48', type: 'vxlan' }), new AbortController().signal), /no IPv6 public address on eth0 for flannel-v6\.1/)
+  assert.equal(sm.acquired.length, 0)
+})
