@@ -36,7 +36,7 @@ function notBuilt(type: string): () => Promise<never> {
 export const backendRegistry: BackendRegistry = Object.freeze({
   alloc: define('alloc', parseAllocOptions, () => import('./alloc/alloc.ts').then((m) => m.alloc)),
   'host-gw': define('host-gw', parseHostGwOptions, () => import('./host-gw/host-gw.ts').then((m) => m.hostGw)),
-  udp: define('udp', parseUdpOptions, notBuilt('udp')),
+  udp: define('udp', parseUdpOptions, () => import('./udp/udp.ts').then((m) => m.udp)),
   vxlan: define('vxlan', parseVxlanOptions, () => import('./vxlan/vxlan.ts').then((m) => m.vxlan)),
   'aws-vpc': define('aws-vpc', parseAwsVpcOptions, () => import('./aws-vpc/aws-vpc.ts').then((m) => m.awsVpc)),
   gce: define('gce', parseGceOptions, () => import('./gce/gce.ts').then((m) => m.gce)),

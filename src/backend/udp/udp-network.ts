@@ -1,0 +1,147 @@
+/**
+ * The udp Network: owns flannel0's fd, the UDP socket and the forwarding worker. The main
+ * thread only consumes the lease watch and hands the worker whole peer-table snapshots, so a
+ * traffic burst never delays lease renewal or the watch.
+ */
+import type { Network } from '../backend.ts'
+import type { IpNet } from '../../ip/ip.ts'
+import type { Lease } from '../../lease/lease.ts'
+import type { Logger } from '../../log/logger.ts'
+import type { SubnetManager } from '../../subnet/subnet-manager.ts'
+import type { Clock } from '../../util/clock.ts'
+import { backoffDelay, isAbort } from '../../util/abort.ts'
+import { PeerTable, describePeer } from './peer-table.ts'
+import { counterFields, totalDrops, UdpDataPath, type DataPathOptions, type UdpCounters } from './data-path.ts'
+
+export interface UdpNetworkDeps {
+  readonly subnetManager: SubnetManager
+  readonly logger: Logger
+  readonly clock: Clock
+}
+
+export interface UdpNetworkOptions {
+  readonly lease: Lease
+  readonly network: IpNet
+  readonly port: number
+  readonly mtu: number
+  readonly dataPath: Omit<DataPathOptions, 'mtu'>
+  /** Period of the counters log line (default 60 s). */
+  readonly statsIntervalMs?: number
+  /** Releases flannel0 and the socket after the worker stopped. */
+  readonly release: () => void
+  /** Builds the data path (tests substitute one); default starts the worker. */
+  readonly startDataPath?: (options: DataPathOptions) => Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error'>
+}
+
+export class UdpNetwork implements Network {
+  readonly lease: Lease
+  readonly mtu: number
+  private readonly table: PeerTable
+  private readonly log: Logger
+  private dataPath: Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error'> | undefined
+  private refusedLogged = new Map<string, string>()
+  private lastPeers: UdpNetwork['dataPathPeers'] = []
+
+  constructor(private readonly deps: UdpNetworkDeps, private readonly options: UdpNetworkOptions) {
+    this.lease = options.lease
+    this.mtu = options.mtu
+    this.log = deps.logger
+    this.table = new PeerTable({ network: options.network, own: options.lease, port: options.port })
+  }
+
+  /** The peer table last handed to the worker (tests, diagnostics). */
+  get dataPathPeers(): ReturnType<PeerTable['evaluate']>['peers'] {
+    return this.lastPeers
+  }
+
+  /** Counters of the running data path. */
+  counters(): UdpCounters | undefined {
+    return this.dataPath?.counters()
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const start = this.options.startDataPath ?? ((o: DataPathOptions) => new UdpDataPath(o))
+    this.dataPath = start({ ...this.options.dataPath, mtu: this.mtu })
+    this.log.info('udp data path started', { port: this.options.port, mtu: this.mtu })
+    try {
+      await Promise.allSettled([this.consumeLeases(signal), this.statsLoop(signal)])
+    } finally {
+      const dp = this.dataPath
+      await dp.stop()
+      this.log.info('udp data path stopped', counterFields(dp.counters()))
+      this.options.release()
+    }
+  }
+
+  private publish(): void {
+    const { peers, refused } = this.table.evaluate()
+    for (const [key, reason] of refused) {
+      if (this.refusedLogged.get(key) !== reason) this.log.warn('refusing lease', { subnet: key, reason })
+    }
+    this.refusedLogged = new Map(refused)
+    const before = new Set(this.lastPeers.map(describePeer))
+    const after = new Set(peers.map(describePeer))
+    for (const p of after) if (!before.has(p)) this.log.info('subnet added', { peer: p })
+    for (const p of before) if (!after.has(p)) this.log.info('subnet removed', { peer: p })
+    this.lastPeers = peers
+    this.dataPath?.setPeers(peers)
+  }
+
+  private async consumeLeases(signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        const iterator = this.deps.subnetManager.watchLeases(this.lease, signal)[Symbol.asyncIterator]()
+        try {
+          for (;;) {
+            const step = await raceAbort(iterator.next(), signal)
+            if (step.done) break
+            attempt = 0
+            if (this.table.apply(step.value) || step.value.kind === 'snapshot') this.publish()
+          }
+        } finally {
+          void iterator.return?.()?.catch(() => {})
+        }
+        if (signal.aborted) return
+        this.log.warn('lease watch ended; restarting')
+      } catch (err) {
+        if (signal.aborted || isAbort(err, signal)) return
+        this.log.error('lease watch failed; restarting', { attempt }, err)
+      }
+      await this.deps.clock.sleep(backoffDelay(attempt, 100, 5000), signal).catch(() => {})
+    }
+  }
+
+  /** Logs the counters when they moved (and anything was dropped or carried). */
+  private async statsLoop(signal: AbortSignal): Promise<void> {
+    let last = ''
+    const interval = this.options.statsIntervalMs ?? 60_000
+    while (!signal.aborted) {
+      try {
+        await this.deps.clock.sleep(interval, signal)
+      } catch {
+        return
+      }
+      const dp = this.dataPath
+      if (dp?.error) this.log.error('udp data path worker failed', {}, dp.error)
+      const c = dp?.counters()
+      if (!c) continue
+      const fields = counterFields(c)
+      const text = JSON.stringify(fields)
+      if (text !== last && (c.txPackets + c.rxPackets + totalDrops(c) > 0)) this.log.info('udp data path counters', fields)
+      last = text
+    }
+  }
+}
+
+/** Rejects with the signal's reason as soon as it aborts, even if `promise` never settles. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) },
+    )
+  })
+}

@@ -1,0 +1,87 @@
+/**
+ * udp backend (flannel pkg/backend/udp): raw IPv4 packets carried in UDP through the TUN
+ * device flannel0.
+ *
+ * Design notes:
+ * - Wire format is flannel's, byte for byte: the UDP payload is the IPv4 packet, no header;
+ *   datagrams go to peer PublicIP:<our configured Port> from a socket bound to the interface
+ *   address and Port. TTL is decremented on each proxy hop (checksum patched per RFC 1624),
+ *   and packets whose TTL would reach 0 are dropped, as flannel's C proxy does.
+ * - flannel0: TUN (no packet info), address <subnet network>/32, MTU = underlay − 28 (IPv4 +
+ *   UDP headers), route for the whole Network via the device. The lease carries PublicIP only
+ *   (no BackendType, no BackendData), and remote leases are not filtered by type.
+ * - Speed: flannel forwards one packet per syscall pair in a cgo loop; weft runs the loop in a
+ *   worker thread with batched recvmmsg/sendmmsg (data-path-worker.ts), so the control plane
+ *   on the main thread never competes with it on the event loop.
+ * - Robustness (beyond flannel): datagrams from addresses that are not a peer's PublicIP, or
+ *   addressed outside this host's subnet, and malformed packets are dropped and counted; the
+ *   counters are logged periodically and at shutdown.
+ */
+import type { Backend, BackendDeps, Network } from '../backend.ts'
+import type { NetworkConfig } from '../../config/network-config.ts'
+import type { UdpOptions } from './udp-options.ts'
+import { WeftError } from '../../errors.ts'
+import { ipToBytes, netIp } from '../../ip/ip.ts'
+import { openUdpSocket, closeFd } from '../../kernel/linux/udp-io.ts'
+import { ipv4Number } from './peer-table.ts'
+import { UdpNetwork } from './udp-network.ts'
+
+export const UDP_TYPE = 'udp'
+export const TUN_NAME = 'flannel0'
+/** IPv4 header + UDP header. */
+export const UDP_OVERHEAD = 28
+
+/** Factory registered as `udp`. */
+export function udp(options: UdpOptions, deps: BackendDeps): Backend {
+  return {
+    type: UDP_TYPE,
+    async registerNetwork(config: NetworkConfig, signal: AbortSignal): Promise<Network> {
+      // The msghdr layouts the worker writes are those of 64-bit little-endian Linux.
+      if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {
+        throw new WeftError('BACKEND_UNSUPPORTED', 'UDP backend is not supported on this architecture', { details: { arch: process.arch } })
+      }
+      if (!config.enableIPv4 || !config.ipv4 || config.enableIPv6) {
+        throw new WeftError('BACKEND_UNSUPPORTED', 'udp backend supports IPv4 only: set EnableIPv4 and not EnableIPv6')
+      }
+      const { extIface, kernel, logger } = deps
+      const ifaceAddr = extIface.ifaceAddr
+      const extAddr = extIface.extAddr
+      if (!ifaceAddr || !extAddr) throw new WeftError('BACKEND_UNSUPPORTED', `udp: no IPv4 address on ${extIface.name}`)
+      const lease = await deps.subnetManager.acquireLease(config, { publicIP: extAddr, backendType: '' }, signal)
+      const subnet = lease.subnet
+      if (!subnet) throw new WeftError('LEASE_INVALID', 'udp: acquired lease has no IPv4 subnet')
+      const mtu = extIface.mtu - UDP_OVERHEAD
+      const tun = await kernel.openTun({ name: TUN_NAME })
+      let udpFd = -1
+      try {
+        const tunIp = netIp(subnet)
+        await kernel.replaceAddr({ index: tun.index, ip: tunIp, prefix: 32 })
+        await kernel.setLink(tun.index, { mtu, up: true })
+        await kernel.replaceRoute({ dst: config.ipv4.network, index: tun.index, scope: 'universe' })
+        udpFd = openUdpSocket(ipToBytes(ifaceAddr), options.port)
+        const fd = udpFd
+        logger.info('udp backend ready', { device: TUN_NAME, address: `${ipv4String(tunIp)}/32`, mtu, port: options.port })
+        return new UdpNetwork(
+          { subnetManager: deps.subnetManager, logger, clock: deps.clock },
+          {
+            lease,
+            network: config.ipv4.network,
+            port: options.port,
+            mtu,
+            dataPath: { tunFd: tun.fds[0] as number, udpFd: fd, tunAddr: ipv4Number(tunIp), localNet: ipv4Number(tunIp), localPrefix: subnet.prefix },
+            release: () => { closeFd(fd); tun.close() },
+          },
+        )
+      } catch (err) {
+        if (udpFd >= 0) closeFd(udpFd)
+        tun.close()
+        throw err instanceof WeftError ? err : new WeftError('KERNEL_OP_FAILED', `udp: failed to set up ${TUN_NAME}`, { cause: err })
+      }
+    },
+  }
+}
+
+function ipv4String(ip: { value: bigint }): string {
+  const n = Number(ip.value)
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+}
