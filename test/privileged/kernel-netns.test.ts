@@ -1,6 +1,7 @@
 /** The netns option: work lands in the named namespace and the thread always comes home. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { existsSync, readlinkSync } from 'node:fs'
 import { LinuxKernel } from '../../src/kernel/linux/linux-kernel.ts'
 import { Netns } from '../../src/kernel/linux/netns.ts'
@@ -43,6 +44,28 @@ test('LinuxKernel with netns changes that namespace only, sysctls included', { s
     assert.equal(here(), home)
   } finally {
     k.close()
+    ns.destroy()
+  }
+})
+
+test('without the netns option LinuxKernel works in the namespace it runs in (as weftd under ip netns exec)', { skip }, () => {
+  const ns = createScratchNetns('n')
+  try {
+    const url = new URL('../../src/kernel/linux/linux-kernel.ts', import.meta.url).href
+    const script = `
+      const { LinuxKernel } = await import(${JSON.stringify(url)})
+      const k = new LinuxKernel()
+      const l = await k.createVxlan({ name: 'wtcur0', vni: 4002, port: 0, learning: false, gbp: false })
+      await k.setSysctl('net/ipv6/conf/wtcur0/accept_ra', '0')
+      console.log(JSON.stringify({ index: l.index, links: (await k.listLinks()).map((x) => x.name), ra: await k.getSysctl('net/ipv6/conf/wtcur0/accept_ra') }))
+      k.close()`
+    const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { links: string[]; ra: string }
+    assert.deepEqual(out.links.sort(), ['lo', 'wtcur0'])
+    assert.equal(out.ra, '0')
+    assert.match(ns.exec('ip', ['link', 'show', 'wtcur0']), /wtcur0/)
+  } finally {
     ns.destroy()
   }
 })
