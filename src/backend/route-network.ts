@@ -62,6 +62,18 @@ export interface RouteNetworkOptions extends LeaseCheckContext {
 
 type PeerState = 'ok' | 'failed' | 'applying'
 
+/**
+ * A lease not programmed. `ignored`: another backend's, never retried. `byCheck`: refused by
+ * validation (an overlap may clear when a peer leaves); otherwise refused by the plan or the
+ * kernel (not on-link), retried by the periodic check only.
+ */
+interface Refusal {
+  lease: Lease
+  reason: string
+  ignored: boolean
+  byCheck: boolean
+}
+
 interface Peer {
   lease: Lease
   entries: readonly KernelEntry[]
@@ -77,7 +89,7 @@ export class RouteNetwork {
   private readonly owners = new Map<string, string>()
   private readonly accepted = new SubnetIndex()
   /** Refused (or ignored) leases by key, with the reason last logged. */
-  private readonly refused = new Map<string, { lease: Lease; reason: string; ignored: boolean }>()
+  private readonly refused = new Map<string, Refusal>()
   /** Entry key → latest notification verdict, until the next flush. */
   private readonly pending = new Map<string, { peer: string; bad: boolean }>()
   private flushScheduled = false
@@ -173,7 +185,9 @@ export class RouteNetwork {
 
   private onKernelEvent(event: KernelEvent): void {
     if (event.kind === 'link') {
-      if (event.action === 'del' && this.hooks.ensureDevices) void this.enqueue(() => this.ensureDevices())
+      // Only our own devices: pods' veths come and go all the time.
+      const ours = this.hooks.deviceIndexes?.().includes(event.link.index) ?? false
+      if (ours && (event.action === 'del' || !event.link.up)) void this.enqueue(() => this.ensureDevices())
       return
     }
     if (event.kind === 'addr') return
@@ -253,7 +267,7 @@ export class RouteNetwork {
       if (key !== undefined) this.unindex(key)
       const verdict = checkLease(this.options, lease, this.accepted)
       if (!verdict.ok) {
-        work.push(this.refuse(key ?? describeLease(lease), lease, verdict.reason, verdict.ignored))
+        work.push(this.refuse(key ?? describeLease(lease), lease, verdict.reason, verdict.ignored, true))
         continue
       }
       for (const net of subnetsOf(lease, this.options.families)) this.accepted.add(net, key as string)
@@ -304,9 +318,9 @@ export class RouteNetwork {
     return owner !== undefined && owner !== except
   }
 
-  private async refuse(key: string, lease: Lease, reason: string, ignored: boolean): Promise<void> {
+  private async refuse(key: string, lease: Lease, reason: string, ignored: boolean, byCheck = false): Promise<void> {
     const before = this.refused.get(key)
-    this.refused.set(key, { lease, reason, ignored })
+    this.refused.set(key, { lease, reason, ignored, byCheck })
     if (before?.reason !== reason) {
       const fields = { lease: describeLease(lease), reason }
       if (ignored) this.log.warn(`ignoring non-${this.options.backendType} subnet`, fields)
@@ -335,7 +349,7 @@ export class RouteNetwork {
     }
     await Promise.all(work)
     // A removal may have freed a subnet another lease overlapped.
-    if (work.length > 0) await this.retryRefused()
+    if (work.length > 0) await this.retryRefused(true)
   }
 
   private async dropPeer(key: string, peer: Peer): Promise<void> {
@@ -347,8 +361,8 @@ export class RouteNetwork {
     for (const err of result.errors) this.log.error('failed to delete an entry of a removed peer', { peer: key }, err)
   }
 
-  private async retryRefused(): Promise<void> {
-    const retry = [...this.refused.values()].filter((r) => !r.ignored).map((r) => r.lease)
+  private async retryRefused(onlyChecked = false): Promise<void> {
+    const retry = [...this.refused.values()].filter((r) => !r.ignored && (r.byCheck || !onlyChecked)).map((r) => r.lease)
     if (retry.length > 0) await this.upsert(retry)
   }
 

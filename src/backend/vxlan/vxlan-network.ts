@@ -56,11 +56,18 @@ export function vxlanNetwork(
     let recreated = false
     for (const [family, dev] of devices) {
       const current = await kernel.getLink(dev.cfg.name)
-      if (current && current.index === dev.link.index && incompatibility(current, dev.cfg) === undefined) continue
+      const subnet = subnetOf(lease, family) as IpNet
+      if (current && current.index === dev.link.index && incompatibility(current, dev.cfg) === undefined) {
+        if (current.up) continue
+        // Set down by someone: the kernel flushed its routes and neighbours (and IPv6 address).
+        logger.warn('vxlan device was set down; bringing it up', { device: dev.cfg.name })
+        await configureDevice(kernel, current, subnet, networks[family], dev.mac, logger)
+        recreated = true
+        continue
+      }
       logger.warn('vxlan device missing or replaced; recreating it', { device: dev.cfg.name })
       const ensured = await ensureDevice(kernel, dev.cfg, () => dev.mac, logger)
       if (ensured.mac !== dev.mac) await kernel.setLink(ensured.link.index, { mac: dev.mac })
-      const subnet = subnetOf(lease, family) as IpNet
       await configureDevice(kernel, ensured.link, subnet, networks[family], dev.mac, logger)
       dev.link = ensured.link
       recreated = true

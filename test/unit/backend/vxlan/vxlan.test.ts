@@ -261,3 +261,20 @@ test('vxlan refuses to start without a public address in an enabled family', asy
   await assert.rejects(backend.registerNetwork(config({ v4: '10.5.0.0/16', v6: 'fd10::/48', type: 'vxlan' }), new AbortController().signal), /no IPv6 public address on eth0 for flannel-v6\.1/)
   assert.equal(sm.acquired.length, 0)
 })
+
+test('vxlan brings a device set down by someone back up and replays its peers', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3))
+  await until(() => t.kernel.calls('replaceRoute').length === 1)
+  const dev = (await t.kernel.getLink('flannel.1'))!
+  await t.kernel.setLink(dev.index, { up: false })
+  await until(() => t.kernel.calls('replaceRoute').length >= 2)
+  await settle()
+  assert.ok((await t.kernel.getLink('flannel.1'))?.up)
+  const snap = t.kernel.snapshot()
+  assert.equal(snap.routes.filter((r) => r.index === dev.index && r.gateway).length, 1)
+  assert.equal(snap.neighs.filter((n) => n.index === dev.index).length, 1)
+  t.ac.abort()
+  await running
+})
