@@ -5,6 +5,7 @@
  * LinuxKernel module is present. Target: < 1 s. Writes bench/results/backends.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { hostGw } from '../src/backend/host-gw/host-gw.ts'
 import { vxlan } from '../src/backend/vxlan/vxlan.ts'
 import type { Backend, BackendDeps, ExternalInterface } from '../src/backend/backend.ts'
@@ -36,7 +37,7 @@ async function memoryHost(): Promise<{ kernel: MemoryKernel; extIface: ExternalI
   return { kernel, extIface: { name: 'eth0', index: dev.index, mtu: 1500, ifaceAddr: ip('192.168.0.2'), extAddr: ip('192.168.0.2') } }
 }
 
-interface Result { backend: string; kernel: string; peers: number; ms: number; kernelOps: number }
+interface Result { backend: string; kernel: string; peers: number; ms: number; removeMs: number; kernelOps: number; loadAvg1m: number }
 
 async function measure(type: 'host-gw' | 'vxlan', kernel: Kernel, extIface: ExternalInterface, kernelName: string, countRoutes: () => Promise<number>): Promise<Result> {
   const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24' })
@@ -54,10 +55,16 @@ async function measure(type: 'host-gw' | 'vxlan', kernel: Kernel, extIface: Exte
   sm.snapshot(...leases)
   while ((await countRoutes()) - base < PEERS) await new Promise((r) => setTimeout(r, 2))
   const ms = performance.now() - t0
+  const ops = kernel instanceof MemoryKernel ? kernel.ops.length : 0
+  // Removal: an empty snapshot; done when every peer route is gone.
+  const routesNow = async (): Promise<number> => (await kernel.listRoutes({ family: 4 })).filter((r) => r.gateway && r.dst.prefix === 24).length
+  const t1 = performance.now()
+  sm.snapshot()
+  while ((await routesNow()) > 0) await new Promise((r) => setTimeout(r, 20))
+  const removeMs = performance.now() - t1
   ac.abort()
   await running
-  const ops = kernel instanceof MemoryKernel ? kernel.ops.length : 0
-  return { backend: type, kernel: kernelName, peers: PEERS, ms: Math.round(ms), kernelOps: ops }
+  return { backend: type, kernel: kernelName, peers: PEERS, ms: Math.round(ms), removeMs: Math.round(removeMs), kernelOps: ops, loadAvg1m: Number(loadavg()[0]?.toFixed(1)) }
 }
 
 const results: Result[] = []
@@ -123,6 +130,8 @@ async function runLinux(): Promise<Result[]> {
   return out
 }
 
-for (const r of results) console.log(`${r.backend.padEnd(8)} ${r.kernel.padEnd(7)} ${r.peers} peers programmed in ${r.ms} ms${r.ms < 1000 ? '' : '  (over the 1 s target)'}`)
+for (const r of results) {
+  console.log(`${r.backend.padEnd(8)} ${r.kernel.padEnd(7)} ${r.peers} peers programmed in ${r.ms} ms${r.ms < 1000 ? '' : '  (over the 1 s target)'}, removed in ${r.removeMs} ms (load ${r.loadAvg1m})`)
+}
 mkdirSync('bench/results', { recursive: true })
 writeFileSync('bench/results/backends.json', JSON.stringify({ date: new Date().toISOString(), targetMs: 1000, results }, null, 2) + '\n')
