@@ -164,3 +164,18 @@ test('vxlan (linux): dual stack, IPv6 device MTU − 70', { skip }, async () => 
     assert.match(ns.exec('bridge', ['fdb', 'show', 'dev', 'flannel-v6.1']), new RegExp(`${mac(3, true)} dst fd00:1::3 self permanent`))
   })
 })
+
+test('vxlan (linux): DirectRouting routes on-link peers directly and the others over VXLAN', { skip }, async () => {
+  await withHost({ directRouting: true }, false, async ({ ns, sm, json }) => {
+    ns.exec('ip', ['route', 'add', '172.16.0.0/16', 'via', '192.168.1.1', 'dev', 'eth0'])
+    sm.added(peer(3), lease({ type: 'vxlan', subnet: '10.5.4.0/24', publicIP: '172.16.0.4', data: { VNI: 1, VtepMAC: mac(4) } }))
+    await until(() => json<unknown[]>(['route', 'show', '10.5.3.0/24']).length === 1 && json<unknown[]>(['route', 'show', '10.5.4.0/24']).length === 1)
+    const [direct] = json<{ gateway: string; dev: string }[]>(['route', 'show', '10.5.3.0/24'])
+    assert.deepEqual([direct?.gateway, direct?.dev], ['192.168.1.3', 'eth0'])
+    const [overlay] = json<{ gateway: string; dev: string }[]>(['route', 'show', '10.5.4.0/24'])
+    assert.deepEqual([overlay?.gateway, overlay?.dev], ['10.5.4.0', 'flannel.1'])
+    const fdb = ns.exec('bridge', ['fdb', 'show', 'dev', 'flannel.1'])
+    assert.match(fdb, new RegExp(`${mac(4)} dst 172\\.16\\.0\\.4`))
+    assert.doesNotMatch(fdb, new RegExp(mac(3)))
+  })
+})
