@@ -57,6 +57,9 @@ export function udp(options: UdpOptions, deps: BackendDeps): Backend {
         const tunIp = netIp(subnet)
         await kernel.replaceAddr({ index: tun.index, ip: tunIp, prefix: 32 })
         await kernel.setLink(tun.index, { mtu, up: true })
+        // Our ICMP net-unreachable replies come from flannel0's own address; without
+        // accept_local the kernel drops them as martians (flannel's never arrive).
+        await kernel.setSysctl(`net/ipv4/conf/${TUN_NAME}/accept_local`, '1').catch((err: unknown) => logger.warn('accept_local not set; ICMP net unreachable will not reach senders', { device: TUN_NAME }, err))
         await kernel.replaceRoute({ dst: config.ipv4.network, index: tun.index, scope: 'universe' })
         udpFd = openUdpSocket(ipToBytes(ifaceAddr), options.port)
         const fd = udpFd
