@@ -5,7 +5,7 @@
  */
 import type { Family, IpAddr, IpNet } from '../ip/ip.ts'
 import type { Lease } from '../lease/lease.ts'
-import { formatCidr, formatIp, ipEqual, isUnicast, netContainsNet, netMask, netOverlaps } from '../ip/ip.ts'
+import { formatCidr, formatIp, ipEqual, isUnicast, netContainsNet, netEqual, netMask, netOverlaps } from '../ip/ip.ts'
 
 export interface LeaseCheckContext {
   /** Our backend type: leases of another type are ignored, not programmed. */
@@ -132,4 +132,25 @@ export function checkLease(ctx: LeaseCheckContext, lease: Lease, accepted: Subne
 
 function invalid(reason: string): LeaseVerdict {
   return { ok: false, ignored: false, reason }
+}
+
+/** True when two versions of a lease would program the same state (a renewal re-delivers it). */
+export function sameLease(a: Lease, b: Lease): boolean {
+  if (a === b) return true
+  const x = a.attrs
+  const y = b.attrs
+  return netEqual(a.subnet, b.subnet) && netEqual(a.ipv6Subnet, b.ipv6Subnet) && x.backendType === y.backendType &&
+    ipEqual(x.publicIP, y.publicIP) && ipEqual(x.publicIPv6, y.publicIPv6) &&
+    JSON.stringify(x.backendData) === JSON.stringify(y.backendData) && JSON.stringify(x.backendV6Data) === JSON.stringify(y.backendV6Data)
+}
+
+/** `10.5.3.0/24 (192.168.1.3)` for logs. */
+export function describeLease(lease: Lease): string {
+  const parts: string[] = []
+  for (const family of [4, 6] as const) {
+    const net = subnetOf(lease, family)
+    const ip = publicIpOf(lease, family)
+    if (net || ip) parts.push(`${net ? formatCidr(net) : '-'} (${ip ? formatIp(ip) : '-'})`)
+  }
+  return parts.join(' ') || 'empty lease'
 }

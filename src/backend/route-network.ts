@@ -1,52 +1,29 @@
 /**
- * The shared peer reconciler (flannel pkg/backend/route_network.go, generalised): one ordered
- * list of kernel entries per remote lease. host-gw plans one route per lease; vxlan plans
- * neighbour → FDB → route (or a direct route). The reconciler owns everything else:
+ * The shared "one set of kernel entries per remote lease" network (flannel
+ * pkg/backend/route_network.go, generalised): host-gw plans one route per lease, vxlan plans
+ * neighbour → FDB → route. This file is the loop around the peer table (peer-reconciler.ts):
  *
- * - consumes the lease watch; a snapshot converges (peers not in it are removed);
- * - refuses wrong leases before they reach the kernel (lease-validation.ts), logging each
- *   reason once, and re-evaluates them when peers leave (an overlap may have gone);
- * - applies peers concurrently, each in its own order (apply.ts), so LinuxKernel can batch the
- *   requests of one tick: thousands of peers program in well under a second;
- * - keeps per-peer records of what was installed, so removal deletes exactly that;
- * - re-asserts entries someone deleted or changed, from kernel notifications, and runs a full
- *   check on the clock (flannel: every 10 s, routes only) as a safety net.
+ * - consumes the lease watch (restarting it with backoff; its first result, a snapshot,
+ *   converges: peers not in it are removed);
+ * - re-asserts entries someone deleted or changed, from kernel notifications (well within 1 s),
+ *   and recreates devices someone deleted or set down;
+ * - runs a full check on the clock (flannel: every 10 s, routes only) as a safety net.
  *
- * All changes run through one serial queue, so a lease batch never interleaves with a re-assert.
+ * Every change runs through one serial queue, so a lease batch never interleaves with a
+ * re-assert or a check.
  */
-import type { Family, IpNet } from '../ip/ip.ts'
 import type { Kernel, KernelEvent } from '../kernel/kernel.ts'
-import type { Lease, LeaseWatchResult } from '../lease/lease.ts'
+import type { LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
-import { ApplyFailure, applyOrdered, entryKey, entryMatches, removeAll, type KernelEntry } from '../kernel/apply.ts'
-import { formatCidr, formatIp, ipEqual, netEqual } from '../ip/ip.ts'
-import { errorMessage } from '../errors.ts'
+import type { KernelEntry } from '../kernel/apply.ts'
 import { backoffDelay, isAbort } from '../util/abort.ts'
-import { checkLease, leaseFamilies, leaseKey, publicIpOf, subnetOf, SubnetIndex, type LeaseCheckContext } from './lease-validation.ts'
+import type { LeaseCheckContext } from './lease-validation.ts'
+import { PeerReconciler, type PeerHooks, type PeerPlan } from './peer-reconciler.ts'
 
-/** A plan for one peer, or the reason it must not be programmed. */
-export type PeerPlan =
-  | { readonly ok: true; readonly entries: readonly KernelEntry[] }
-  | { readonly ok: false; readonly reason: string }
-
-export interface RouteNetworkHooks {
-  /** Maps a validated lease to its ordered entries; may ask the kernel (routeGet). */
-  plan(lease: Lease): Promise<PeerPlan>
-  /**
-   * Makes sure the backend's devices exist; true when one was (re)created, which replays every
-   * peer. Called when a link is deleted and before each periodic check.
-   */
-  ensureDevices?(): Promise<boolean>
-  /**
-   * Turns a kernel refusal that is the lease's fault (host-gw: gateway not on-link) into a
-   * refusal reason: the peer is dropped, the reason logged once, and retried by the check.
-   */
-  explainFailure?(failure: ApplyFailure): string | undefined
-  /** Device indexes whose neighbours / FDB entries the periodic check lists. */
-  deviceIndexes?(): readonly number[]
-}
+export type { PeerPlan }
+export type RouteNetworkHooks = PeerHooks
 
 export interface RouteNetworkDeps {
   readonly subnetManager: SubnetManager
@@ -60,36 +37,8 @@ export interface RouteNetworkOptions extends LeaseCheckContext {
   readonly checkIntervalMs?: number
 }
 
-type PeerState = 'ok' | 'failed' | 'applying'
-
-/**
- * A lease not programmed. `ignored`: another backend's, never retried. `byCheck`: refused by
- * validation (an overlap may clear when a peer leaves); otherwise refused by the plan or the
- * kernel (not on-link), retried by the periodic check only.
- */
-interface Refusal {
-  lease: Lease
-  reason: string
-  ignored: boolean
-  byCheck: boolean
-}
-
-interface Peer {
-  lease: Lease
-  entries: readonly KernelEntry[]
-  installed: readonly KernelEntry[]
-  state: PeerState
-}
-
-const subnetsOf = (lease: Lease, families: readonly Family[]): IpNet[] => leaseFamilies(lease, families).map((f) => subnetOf(lease, f) as IpNet)
-
 export class RouteNetwork {
-  private readonly peers = new Map<string, Peer>()
-  /** Entry key → peer key, to map a kernel notification to its peer. */
-  private readonly owners = new Map<string, string>()
-  private readonly accepted = new SubnetIndex()
-  /** Refused (or ignored) leases by key, with the reason last logged. */
-  private readonly refused = new Map<string, Refusal>()
+  private readonly table: PeerReconciler
   /** Entry key → latest notification verdict, until the next flush. */
   private readonly pending = new Map<string, { peer: string; bad: boolean }>()
   private flushScheduled = false
@@ -97,8 +46,6 @@ export class RouteNetwork {
   private signal: AbortSignal | undefined
   private deviceAttempt = 0
   private deviceRetry = false
-  /** Per-task budget of per-peer error lines, so 5,000 failing peers do not flood the log. */
-  private failureLogs = 0
   private readonly log: Logger
 
   constructor(
@@ -107,11 +54,12 @@ export class RouteNetwork {
     private readonly hooks: RouteNetworkHooks,
   ) {
     this.log = deps.logger
+    this.table = new PeerReconciler(deps.kernel, deps.logger, options, hooks)
   }
 
   /** Keys of programmed peers (tests, diagnostics). */
   get peerKeys(): string[] {
-    return [...this.peers.keys()]
+    return this.table.peerKeys
   }
 
   /** Runs until the signal aborts: lease watch, kernel notifications, periodic check. */
@@ -124,16 +72,25 @@ export class RouteNetwork {
 
   /** Applies one watch result (exposed for tests and benchmarks). */
   handle(result: LeaseWatchResult): Promise<void> {
-    return this.enqueue(() => (result.kind === 'snapshot' ? this.converge(result.leases) : this.applyEvents(result)))
+    return this.enqueue(() => this.table.handle(result))
   }
 
   /** One full check now: devices, then every peer's entries against kernel listings. */
   check(): Promise<void> {
-    return this.enqueue(() => this.fullCheck())
+    return this.enqueue(async () => {
+      if (await this.ensureDevices()) await this.table.fullCheck()
+    })
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    const next = this.tail.then(() => { this.failureLogs = 0; return task() }).catch((err: unknown) => this.log.error('peer reconciliation failed', {}, err))
+    const next = this.tail
+      .then(() => {
+        // Nothing touches the kernel after run() was stopped (the daemon may close it).
+        if (this.signal?.aborted) return
+        this.table.newPass()
+        return task()
+      })
+      .catch((err: unknown) => this.log.error('peer reconciliation failed', {}, err))
     this.tail = next
     return next
   }
@@ -184,25 +141,19 @@ export class RouteNetwork {
   }
 
   private onKernelEvent(event: KernelEvent): void {
+    if (event.kind === 'addr') return
     if (event.kind === 'link') {
       // Only our own devices: pods' veths come and go all the time.
       const ours = this.hooks.deviceIndexes?.().includes(event.link.index) ?? false
-      if (ours && (event.action === 'del' || !event.link.up)) void this.enqueue(() => this.ensureDevices())
+      if (ours && (event.action === 'del' || !event.link.up)) void this.enqueue(async () => void (await this.ensureDevices()))
       return
     }
-    if (event.kind === 'addr') return
     const actual: KernelEntry =
       event.kind === 'route' ? { kind: 'route', route: event.route } : event.kind === 'neigh' ? { kind: 'neigh', neigh: event.neigh } : { kind: 'fdb', fdb: event.fdb }
-    const key = entryKey(actual)
-    const owner = this.owners.get(key)
-    const peer = owner === undefined ? undefined : this.peers.get(owner)
-    // Only settled peers: a failed one waits for the periodic retry, so a rollback's own
-    // deletions cannot start a loop.
-    if (!peer || peer.state !== 'ok') return
-    const desired = peer.entries.find((e) => entryKey(e) === key)
-    if (!desired) return
+    const verdict = this.table.classify(actual, event.action)
+    if (!verdict) return
     // Last event per entry wins: a replace may be notified as del + new (MemoryKernel does).
-    this.pending.set(key, { peer: owner as string, bad: event.action === 'del' || !entryMatches(desired, actual) })
+    this.pending.set(verdict.key, { peer: verdict.peer, bad: verdict.bad })
     if (this.flushScheduled) return
     this.flushScheduled = true
     // Coalesce a burst (e.g. `ip route flush`) into one pass.
@@ -211,254 +162,34 @@ export class RouteNetwork {
       const dirty = new Set<string>()
       for (const p of this.pending.values()) if (p.bad) dirty.add(p.peer)
       this.pending.clear()
-      if (dirty.size > 0) void this.enqueue(() => this.reassert(dirty))
+      if (dirty.size === 0) return
+      void this.enqueue(async () => {
+        // Entries vanish with their device: recreate it first (which replays every peer).
+        if (await this.ensureDevices()) await this.table.reassert(dirty)
+      })
     })
   }
 
-  private async reassert(keys: ReadonlySet<string>): Promise<void> {
-    // Entries vanish with their device: recreate it first (which replays every peer).
-    await this.ensureDevices()
-    const peers = [...keys].map((k) => [k, this.peers.get(k)] as const).filter((p): p is readonly [string, Peer] => p[1]?.state === 'ok')
-    if (peers.length > 0) this.log.info('re-asserting peer state changed by someone else', { peers: peers.length })
-    await Promise.all(peers.map(([key, peer]) => this.install(key, peer, peer.entries)))
-  }
-
-  private async converge(leases: readonly Lease[]): Promise<void> {
-    const present = new Set<string>()
-    for (const lease of leases) {
-      const key = leaseKey(lease, this.options.families)
-      if (key !== undefined) present.add(key)
-    }
-    const gone = [...this.peers.values()].filter((p) => !present.has(leaseKey(p.lease, this.options.families) as string))
-    for (const key of this.refused.keys()) if (!present.has(key)) this.refused.delete(key)
-    await this.removePeers(gone.map((p) => p.lease))
-    await this.upsert(leases)
-  }
-
-  private async applyEvents(result: Extract<LeaseWatchResult, { kind: 'events' }>): Promise<void> {
-    // Keep event order: consecutive runs of one type are applied together, concurrently.
-    let run: Lease[] = []
-    let type: 'added' | 'removed' | undefined
-    const flush = async (): Promise<void> => {
-      if (type === 'added') await this.upsert(run)
-      else if (type === 'removed') await this.removePeers(run)
-      run = []
-    }
-    for (const event of result.events) {
-      if (event.type !== type) {
-        await flush()
-        type = event.type
-      }
-      run.push(event.lease)
-    }
-    await flush()
-  }
-
-  /** Validates leases in order (each accepted one joins the overlap index), then programs them concurrently. */
-  private async upsert(leases: readonly Lease[]): Promise<void> {
-    const work: Promise<void>[] = []
-    // Two versions of one lease in a batch: the later one wins (one apply per peer at a time).
-    const latest = new Map<string, Lease>()
-    for (const lease of leases) latest.set(leaseKey(lease, this.options.families) ?? describeLease(lease), lease)
-    for (const lease of latest.values()) {
-      const key = leaseKey(lease, this.options.families)
-      const existing = key === undefined ? undefined : this.peers.get(key)
-      if (existing && existing.state === 'ok' && sameLease(existing.lease, lease)) continue
-      if (key !== undefined) this.unindex(key)
-      const verdict = checkLease(this.options, lease, this.accepted)
-      if (!verdict.ok) {
-        work.push(this.refuse(key ?? describeLease(lease), lease, verdict.reason, verdict.ignored, true))
-        continue
-      }
-      for (const net of subnetsOf(lease, this.options.families)) this.accepted.add(net, key as string)
-      work.push(this.program(key as string, lease))
-    }
-    await Promise.all(work)
-  }
-
-  private async program(key: string, lease: Lease): Promise<void> {
-    const plan = await this.hooks.plan(lease).catch((err: unknown): PeerPlan => ({ ok: false, reason: `planning failed: ${errorMessage(err)}` }))
-    if (!plan.ok) {
-      for (const net of subnetsOf(lease, this.options.families)) this.accepted.delete(net, key)
-      return this.refuse(key, lease, plan.reason, false)
-    }
-    const peer = this.peers.get(key) ?? { lease, entries: [], installed: [], state: 'applying' as PeerState }
-    if (!this.peers.has(key)) {
-      this.peers.set(key, peer)
-      this.log.info('subnet added', { lease: describeLease(lease) })
-    }
-    peer.lease = lease
-    await this.install(key, peer, plan.entries)
-  }
-
-  /** Moves a peer to `entries`, keeping the owner index and record exact. */
-  private async install(key: string, peer: Peer, entries: readonly KernelEntry[]): Promise<void> {
-    for (const e of peer.entries) if (this.owners.get(entryKey(e)) === key) this.owners.delete(entryKey(e))
-    peer.entries = entries
-    for (const e of entries) this.owners.set(entryKey(e), key)
-    peer.state = 'applying'
+  /** Lets the backend recreate its devices; false (and a retry with backoff, 1 s → 30 s as flannel) when it cannot. */
+  private async ensureDevices(): Promise<boolean> {
     try {
-      const result = await applyOrdered(this.deps.kernel, peer.installed, entries, (k) => this.isShared(k, key))
-      peer.installed = result.installed
-      peer.state = 'ok'
-      if (this.refused.delete(key)) this.log.info('lease accepted', { lease: describeLease(peer.lease) })
-      for (const err of result.errors) this.log.warn('failed to delete a stale entry', { peer: key }, err)
-    } catch (err) {
-      peer.installed = err instanceof ApplyFailure ? err.installed : peer.installed
-      peer.state = 'failed'
-      const reason = err instanceof ApplyFailure ? this.hooks.explainFailure?.(err) : undefined
-      if (reason !== undefined) return this.refuse(key, peer.lease, reason, false)
-      if (this.failureLogs++ < 10) this.log.error('failed to program peer; will retry', { peer: key, reason: reasonOf(err) }, err)
-      else if (this.failureLogs === 12) this.log.error('more peers failed to program; further failures in this pass not logged')
-    }
-  }
-
-  private isShared(entry: string, except: string): boolean {
-    const owner = this.owners.get(entry)
-    return owner !== undefined && owner !== except
-  }
-
-  private async refuse(key: string, lease: Lease, reason: string, ignored: boolean, byCheck = false): Promise<void> {
-    const before = this.refused.get(key)
-    this.refused.set(key, { lease, reason, ignored, byCheck })
-    if (before?.reason !== reason) {
-      const fields = { lease: describeLease(lease), reason }
-      if (ignored) this.log.warn(`ignoring non-${this.options.backendType} subnet`, fields)
-      else this.log.warn('refusing lease', fields)
-    }
-    // A lease that turned bad must not stay programmed.
-    const peer = this.peers.get(key)
-    if (peer) await this.dropPeer(key, peer)
-  }
-
-  private unindex(key: string): void {
-    const peer = this.peers.get(key)
-    if (peer) for (const net of subnetsOf(peer.lease, this.options.families)) this.accepted.delete(net, key)
-  }
-
-  private async removePeers(leases: readonly Lease[]): Promise<void> {
-    const work: Promise<void>[] = []
-    for (const lease of leases) {
-      const key = leaseKey(lease, this.options.families)
-      if (key === undefined) continue
-      this.refused.delete(key)
-      const peer = this.peers.get(key)
-      if (!peer) continue
-      this.log.info('subnet removed', { lease: describeLease(peer.lease) })
-      work.push(this.dropPeer(key, peer))
-    }
-    await Promise.all(work)
-    // A removal may have freed a subnet another lease overlapped.
-    if (work.length > 0) await this.retryRefused(true)
-  }
-
-  private async dropPeer(key: string, peer: Peer): Promise<void> {
-    this.unindex(key)
-    this.peers.delete(key)
-    for (const e of peer.entries) if (this.owners.get(entryKey(e)) === key) this.owners.delete(entryKey(e))
-    const shared = (e: KernelEntry): boolean => this.owners.has(entryKey(e))
-    const result = await removeAll(this.deps.kernel, peer.installed.filter((e) => !shared(e)))
-    for (const err of result.errors) this.log.error('failed to delete an entry of a removed peer', { peer: key }, err)
-  }
-
-  private async retryRefused(onlyChecked = false): Promise<void> {
-    const retry = [...this.refused.values()].filter((r) => !r.ignored && (r.byCheck || !onlyChecked)).map((r) => r.lease)
-    if (retry.length > 0) await this.upsert(retry)
-  }
-
-  private async ensureDevices(): Promise<void> {
-    if (!this.hooks.ensureDevices) return
-    let recreated = false
-    try {
-      recreated = await this.hooks.ensureDevices()
+      await this.table.ensureDevices()
       this.deviceAttempt = 0
+      return true
     } catch (err) {
-      // flannel retries device recreation with backoff 1 s → 30 s.
       const delay = backoffDelay(this.deviceAttempt++, 1000, 30_000)
       this.log.error('failed to ensure devices; retrying', { retryInMs: delay }, err)
       const signal = this.signal
       if (signal && !signal.aborted && !this.deviceRetry) {
         this.deviceRetry = true
         this.deps.clock.sleep(delay, signal).then(
-          () => { this.deviceRetry = false; void this.enqueue(() => this.ensureDevices()) },
+          () => { this.deviceRetry = false; void this.enqueue(async () => void (await this.ensureDevices())) },
           () => { this.deviceRetry = false },
         )
       }
-      return
+      return false
     }
-    if (!recreated) return
-    this.log.info('device recreated; replaying every peer', { peers: this.peers.size })
-    const peers = [...this.peers.values()]
-    await this.upsertForced(peers.map((p) => p.lease))
   }
-
-  /** Re-plans and re-applies leases even when unchanged (device index may have changed). */
-  private async upsertForced(leases: readonly Lease[]): Promise<void> {
-    for (const lease of leases) {
-      const peer = this.peers.get(leaseKey(lease, this.options.families) as string)
-      if (peer) peer.state = 'failed'
-    }
-    await this.upsert(leases)
-  }
-
-  private async fullCheck(): Promise<void> {
-    await this.ensureDevices()
-    const actual = await this.listActual()
-    const stale: Peer[] = []
-    for (const peer of this.peers.values()) {
-      if (peer.state !== 'ok') stale.push(peer)
-      else if (peer.entries.some((e) => !matchesListing(e, actual))) stale.push(peer)
-    }
-    if (stale.length > 0) this.log.info('route check: re-programming peers', { peers: stale.length })
-    await this.upsertForced(stale.map((p) => p.lease))
-    await this.retryRefused()
-  }
-
-  private async listActual(): Promise<Map<string, KernelEntry>> {
-    const { kernel } = this.deps
-    const out = new Map<string, KernelEntry>()
-    const add = (e: KernelEntry): void => void out.set(entryKey(e), e)
-    for (const family of this.options.families) {
-      for (const route of await kernel.listRoutes({ family })) add({ kind: 'route', route })
-      for (const index of this.hooks.deviceIndexes?.() ?? []) {
-        for (const neigh of await kernel.listNeighs(family, index)) add({ kind: 'neigh', neigh })
-      }
-    }
-    for (const index of this.hooks.deviceIndexes?.() ?? []) {
-      for (const fdb of await kernel.listFdb(index)) add({ kind: 'fdb', fdb })
-    }
-    return out
-  }
-}
-
-function matchesListing(entry: KernelEntry, actual: Map<string, KernelEntry>): boolean {
-  const found = actual.get(entryKey(entry))
-  return found !== undefined && entryMatches(entry, found)
-}
-
-function sameLease(a: Lease, b: Lease): boolean {
-  if (a === b) return true
-  const x = a.attrs
-  const y = b.attrs
-  return netEqual(a.subnet, b.subnet) && netEqual(a.ipv6Subnet, b.ipv6Subnet) && x.backendType === y.backendType &&
-    ipEqual(x.publicIP, y.publicIP) && ipEqual(x.publicIPv6, y.publicIPv6) &&
-    JSON.stringify(x.backendData) === JSON.stringify(y.backendData) && JSON.stringify(x.backendV6Data) === JSON.stringify(y.backendV6Data)
-}
-
-/** `10.5.3.0/24 (192.168.1.3)` for logs. */
-export function describeLease(lease: Lease): string {
-  const parts: string[] = []
-  for (const family of [4, 6] as const) {
-    const net = subnetOf(lease, family)
-    const ip = publicIpOf(lease, family)
-    if (net || ip) parts.push(`${net ? formatCidr(net) : '-'} (${ip ? formatIp(ip) : '-'})`)
-  }
-  return parts.join(' ') || 'empty lease'
-}
-
-function reasonOf(err: unknown): string {
-  if (err instanceof ApplyFailure) return `${err.message}: ${errorMessage(err.cause)}`
-  return errorMessage(err)
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
