@@ -96,7 +96,14 @@ export async function configureDevice(kernel: Kernel, link: Link, subnet: IpNet,
   }
   await kernel.replaceAddr({ index: link.index, ip: own, prefix: family === 4 ? 32 : 128 })
   await kernel.setLink(link.index, { up: true })
-  const after = await kernel.getLinkByIndex(link.index)
+  let after = await kernel.getLinkByIndex(link.index)
+  if (after && after.mac !== mac) {
+    // udev/systemd (MACAddressPolicy=persistent) may rewrite the MAC of a new link (#1795):
+    // peers know ours from the lease, so put it back once before giving up.
+    log.warn('device MAC was changed by someone; restoring it', { device: link.name, wanted: mac, got: after.mac })
+    await kernel.setLink(link.index, { mac })
+    after = await kernel.getLinkByIndex(link.index)
+  }
   if (after?.mac !== mac) {
     throw new WeftError('KERNEL_OP_FAILED', `${link.name}'s mac address wanted: ${mac}, but got: ${after?.mac ?? 'none'}`, {
       details: { device: link.name, wanted: mac, got: after?.mac },

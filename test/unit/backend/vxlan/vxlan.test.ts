@@ -278,3 +278,28 @@ test('vxlan brings a device set down by someone back up and replays its peers', 
   t.ac.abort()
   await running
 })
+
+test('vxlan puts back a VTEP MAC rewritten when the link comes up (systemd MACAddressPolicy, flannel #1795)', async () => {
+  const h = await host({ v4: '192.168.1.2/24' })
+  const real = h.kernel
+  let rewrites = 0
+  // A udev-like actor: the first time the device goes up, its MAC is replaced.
+  const kernel = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'setLink') {
+        return async (index: number, change: { up?: boolean; mac?: string; mtu?: number }) => {
+          await target.setLink(index, change)
+          if (change.up && rewrites++ === 0) await target.setLink(index, { mac: '0a:00:00:00:00:99' })
+        }
+      }
+      const value = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24' })
+  const backend = vxlan(defaults, { subnetManager: sm, extIface: h.extIface, kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  await backend.registerNetwork(config({ type: 'vxlan' }), new AbortController().signal)
+  const published = (sm.acquired[0]?.backendData as { VtepMAC: string }).VtepMAC
+  assert.equal(rewrites, 1)
+  assert.equal((await real.getLink('flannel.1'))?.mac, published)
+})
