@@ -75,6 +75,12 @@ async function main(): Promise<void> {
     const cpuPerGbit = cpuTotal / (overlay.gbits * overlay.seconds)
     const flannelMid = (FLANNEL.gbitsLow + FLANNEL.gbitsHigh) / 2
     const flannelCpuPerGbit = FLANNEL.cpuSecondsPerSecond / flannelMid
+    // Where packets were lost (TCP retransmits): TUN queue drops and UDP receive-buffer overruns.
+    const losses = await Promise.all([h1, h2].map(async (h) => ({
+      host: h.name,
+      flannel0: (await h.exec('ip', '-s', 'link', 'show', 'flannel0')).stdout.replace(/\s+/g, ' ').trim(),
+      udp: (await h.exec('sh', '-c', 'grep ^Udp: /proc/net/snmp')).stdout.replace(/\s+/g, ' ').trim(),
+    })))
     for (const r of runs) await r.proc.stop()
     const counters = runs.map((r) => /udp data path stopped.*/.exec(r.proc.output())?.[0] ?? '')
 
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
       meetsThroughputTarget: overlay.gbits >= 3 * FLANNEL.gbitsLow,
       meetsCpuTarget: cpuPerGbit < flannelCpuPerGbit,
       counters,
+      losses,
     }
     console.log(`udp pod-to-pod: ${overlay.gbits.toFixed(3)} Gbit/s (${result.speedupVsFlannel}× flannel's ${flannelMid}), ${(100 * result.ratioToUnderlay).toFixed(1)}% of the underlay, retransmits ${overlay.retransmits}`)
     console.log(`weftd CPU: ${cpu.map((c) => c.toFixed(2)).join(' + ')} s over ${overlay.seconds.toFixed(1)} s = ${cpuPerSecond.toFixed(2)} CPU-s/s, ${cpuPerGbit.toFixed(2)} CPU-s per Gbit (flannel ≈ ${flannelCpuPerGbit.toFixed(2)})`)

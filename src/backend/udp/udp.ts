@@ -22,7 +22,7 @@ import type { NetworkConfig } from '../../config/network-config.ts'
 import type { UdpOptions } from './udp-options.ts'
 import { WeftError } from '../../errors.ts'
 import { ipToBytes, netIp } from '../../ip/ip.ts'
-import { openUdpSocket, closeFd } from '../../kernel/linux/udp-io.ts'
+import { openUdpSocket, closeFd, setTxQueueLen } from '../../kernel/linux/udp-io.ts'
 import { ipv4Number } from './peer-table.ts'
 import { UdpNetwork } from './udp-network.ts'
 
@@ -30,6 +30,8 @@ export const UDP_TYPE = 'udp'
 export const TUN_NAME = 'flannel0'
 /** IPv4 header + UDP header. */
 export const UDP_OVERHEAD = 28
+/** flannel0's txqueuelen (see registerNetwork). */
+export const TUN_QUEUE_LEN = 4096
 
 /** Factory registered as `udp`. */
 export function udp(options: UdpOptions, deps: BackendDeps): Backend {
@@ -63,6 +65,13 @@ export function udp(options: UdpOptions, deps: BackendDeps): Backend {
         await kernel.replaceRoute({ dst: config.ipv4.network, index: tun.index, scope: 'universe' })
         udpFd = openUdpSocket(ipToBytes(ifaceAddr), options.port)
         const fd = udpFd
+        // The TUN ring (txqueuelen, default 500) is where bursts from a fast TCP sender wait for
+        // the proxy; when it overflows TCP backs off. A deeper ring keeps a burst in flight.
+        try {
+          setTxQueueLen(fd, TUN_NAME, TUN_QUEUE_LEN)
+        } catch (err) {
+          logger.warn('could not raise the TUN queue length', { device: TUN_NAME, queueLen: TUN_QUEUE_LEN }, err)
+        }
         logger.info('udp backend ready', { device: TUN_NAME, address: `${ipv4String(tunIp)}/32`, mtu, port: options.port })
         return new UdpNetwork(
           { subnetManager: deps.subnetManager, logger, clock: deps.clock },

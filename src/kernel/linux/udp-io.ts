@@ -83,3 +83,17 @@ export function signalEventFd(fd: number): void {
 export function closeFd(fd: number): void {
   libc().close(fd)
 }
+
+const SIOCSIFTXQLEN = 0x8943
+
+/**
+ * Sets a device's transmit queue length through `fd` (any socket in the device's namespace).
+ * For a TUN device this is the ring packets wait in until the reader takes them.
+ */
+export function setTxQueueLen(fd: number, name: string, len: number): void {
+  const ifr = Buffer.alloc(40)
+  ifr.write(name, 0, 'utf8')
+  ifr.writeInt32LE(len, 16)
+  const c = libc()
+  if (c.ioctl(fd, SIOCSIFTXQLEN, ifr) < 0) throw new UdpIoError(`set txqueuelen ${name}`, errnoName(c.errno()))
+}
