@@ -21,12 +21,15 @@ export interface LeaseCheckContext {
 /** `ignored` = another backend's lease (a warning, not an error); `invalid` = refused with a reason. */
 export type LeaseVerdict = { readonly ok: true } | { readonly ok: false; readonly ignored: boolean; readonly reason: string }
 
+/** 'IPv4' / 'IPv6', for messages. */
 export const familyName = (family: Family): string => (family === 4 ? 'IPv4' : 'IPv6')
 
+/** The lease's subnet in `family`. */
 export function subnetOf(lease: Lease, family: Family): IpNet | undefined {
   return family === 4 ? lease.subnet : lease.ipv6Subnet
 }
 
+/** The lease's public IP in `family`. */
 export function publicIpOf(lease: Lease, family: Family): IpAddr | undefined {
   return family === 4 ? lease.attrs.publicIP : lease.attrs.publicIPv6
 }

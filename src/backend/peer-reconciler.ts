@@ -65,6 +65,7 @@ interface Peer {
 
 const subnetsOf = (lease: Lease, families: readonly Family[]): IpNet[] => leaseFamilies(lease, families).map((f) => subnetOf(lease, f) as IpNet)
 
+/** The peers of one network and the operations that change them (see the header). */
 export class PeerReconciler {
   private readonly peers = new Map<string, Peer>()
   /** Entry key → peer key, to map a kernel notification to its peer. */

@@ -23,8 +23,10 @@ import type { LeaseCheckContext } from './lease-validation.ts'
 import { PeerReconciler, type PeerHooks, type PeerPlan } from './peer-reconciler.ts'
 
 export type { PeerPlan }
+/** What a backend plugs into the network (see PeerHooks). */
 export type RouteNetworkHooks = PeerHooks
 
+/** Injected parts (a subset of BackendDeps). */
 export interface RouteNetworkDeps {
   readonly subnetManager: SubnetManager
   readonly kernel: Kernel
@@ -37,6 +39,7 @@ export interface RouteNetworkOptions extends LeaseCheckContext {
   readonly checkIntervalMs?: number
 }
 
+/** Runs the peer table against the lease watch, kernel notifications and the check timer. */
 export class RouteNetwork {
   private readonly table: PeerReconciler
   /** Entry key → latest notification verdict, until the next flush. */

@@ -27,6 +27,7 @@ import { RouteNetwork, type PeerPlan } from '../route-network.ts'
 import { familyName } from '../lease-validation.ts'
 import { hostGwEntries, notOnLinkReason } from './desired.ts'
 
+/** flannel's BackendType string for this backend. */
 export const HOST_GW_TYPE = 'host-gw'
 
 /** flannel's wording, kept so operators can grep for it. */

@@ -4,12 +4,14 @@
  * encoding/json does when flannel reads them.
  */
 
+/** Decoded BackendData of one family. */
 export interface VxlanBackendData {
   readonly vni: number
   /** Lower-case colon form. */
   readonly vtepMac: string
 }
 
+/** Decoded data, or why the peer's BackendData is refused. */
 export type DecodeResult = { readonly ok: true; readonly data: VxlanBackendData } | { readonly ok: false; readonly reason: string }
 
 /** The value stored in LeaseAttrs.backendData, with flannel's field names and order. */

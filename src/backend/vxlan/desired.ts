@@ -11,6 +11,7 @@ import type { IpAddr, IpNet } from '../../ip/ip.ts'
 import type { KernelEntry } from '../../kernel/apply.ts'
 import { netIp } from '../../ip/ip.ts'
 
+/** One family of a validated remote lease. */
 export interface VxlanPeer {
   readonly subnet: IpNet
   readonly publicIp: IpAddr

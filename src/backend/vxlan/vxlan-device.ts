@@ -10,6 +10,7 @@ import { WeftError } from '../../errors.ts'
 import { formatIp, ipEqual, netContainsIp, netIp } from '../../ip/ip.ts'
 import { isKernelErrno } from '../../kernel/kernel-error.ts'
 
+/** Everything the device of one family is created from (and compared against). */
 export interface VxlanDeviceConfig {
   readonly family: Family
   readonly name: string
@@ -29,6 +30,7 @@ export interface VxlanDeviceConfig {
 /** VXLAN header overhead: outer IPv4 (20) or IPv6 (40) + UDP 8 + VXLAN 8 + inner Ethernet 14. */
 export const vxlanOverhead = (family: Family): number => (family === 6 ? 70 : 50)
 
+/** flannel's device names: `flannel.<VNI>`, `flannel-v6.<VNI>`. */
 export const deviceName = (family: Family, vni: number): string => (family === 6 ? `flannel-v6.${vni}` : `flannel.${vni}`)
 
 /** Why an existing link cannot serve as the device; undefined when it can (flannel's isIncompatible, plus learning). */
@@ -44,6 +46,7 @@ export function incompatibility(link: Link, cfg: VxlanDeviceConfig): string | un
   return undefined
 }
 
+/** The device to use, and whether it was created now. */
 export interface EnsuredDevice {
   readonly link: Link
   /** The device's MAC: the existing device's when reused, else the one requested. */

@@ -15,6 +15,7 @@ import { decodeBackendData } from './backend-data.ts'
 import { isDirectlyReachable, vxlanPeerEntries } from './desired.ts'
 import { configureDevice, ensureDevice, incompatibility, type VxlanDeviceConfig } from './vxlan-device.ts'
 
+/** flannel's BackendType string for this backend. */
 export const VXLAN_TYPE = 'vxlan'
 
 /** One family's device as the network tracks it (the link changes when it is recreated). */
@@ -25,6 +26,10 @@ export interface VxlanDeviceState {
   readonly mac: string
 }
 
+/**
+ * The Network over registered devices (one per enabled family). `checkIntervalMs` overrides the
+ * 10 s periodic check (tests).
+ */
 export function vxlanNetwork(
   config: NetworkConfig,
   lease: Lease,

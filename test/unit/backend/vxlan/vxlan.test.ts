@@ -303,3 +303,23 @@ test('vxlan puts back a VTEP MAC rewritten when the link comes up (systemd MACAd
   assert.equal(rewrites, 1)
   assert.equal((await real.getLink('flannel.1'))?.mac, published)
 })
+
+test('vxlan IPv6-only: only flannel-v6.<VNI>, BackendV6Data, peers keyed by their IPv6 subnet', async () => {
+  const h = await host({ v6: 'fd00:1::2/64' })
+  const sm = new FakeSubnetManager({ ipv6Subnet: 'fd10:0:0:1::/64' })
+  const ac = new AbortController()
+  const backend = vxlan(defaults, { subnetManager: sm, extIface: h.extIface, kernel: h.kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  const network = await backend.registerNetwork(config({ v6: 'fd10::/48', type: 'vxlan' }), ac.signal)
+  assert.equal(await h.kernel.getLink('flannel.1'), undefined)
+  const dev = (await h.kernel.getLink('flannel-v6.1'))!
+  assert.equal(network.mtu, 1430)
+  assert.equal(sm.acquired[0]?.publicIP, undefined)
+  assert.deepEqual(sm.acquired[0]?.backendV6Data, { VNI: 1, VtepMAC: dev.mac })
+  const running = network.run(ac.signal)
+  sm.added(lease({ type: 'vxlan', ipv6Subnet: 'fd10:0:0:3::/64', publicIPv6: 'fd00:1::3', v6data: { VNI: 1, VtepMAC: MAC_B } }))
+  await until(() => h.kernel.calls('replaceRoute').length === 1)
+  const route = (await h.kernel.listRoutes({ family: 6 })).find((r) => formatCidr(r.dst) === 'fd10:0:0:3::/64')
+  assert.equal(route?.index, dev.index)
+  ac.abort()
+  await running
+})
