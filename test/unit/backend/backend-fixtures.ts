@@ -181,7 +181,7 @@ export async function settle(rounds = 3): Promise<void> {
 }
 
 /** Polls `cond` (real time) until true; fails after `ms`. */
-export async function until(cond: () => boolean, ms = 2000): Promise<void> {
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time')
