@@ -90,17 +90,22 @@ export class EtcdClient {
   /** Opens a streaming POST (watch) and yields each newline-delimited JSON message. */
   async *stream(path: string, body: unknown, signal: AbortSignal): AsyncGenerator<unknown> {
     const { res, req } = await this.withFailover(path, body, signal, true)
-    const onAbort = (): void => { req.destroy() }
-    signal.addEventListener('abort', onAbort, { once: true })
     // A silently vanished peer (no FIN, no RST) must not stall the watch forever.
     req.socket?.setKeepAlive(true, 30_000)
     const idleMs = this.options.watchIdleMs ?? 15 * 60_000
-    let idle = setTimeout(() => req.destroy(new Error(`no data from etcd for ${idleMs} ms`)), idleMs)
+    const arm = (): NodeJS.Timeout => setTimeout(() => req.destroy(new Error(`no data from etcd for ${idleMs} ms`)), idleMs).unref()
+    let idle = arm()
+    // The consumer may abort while this generator is parked at a yield: release everything here.
+    const onAbort = (): void => {
+      clearTimeout(idle)
+      req.destroy()
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
     let buffered = ''
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         clearTimeout(idle)
-        idle = setTimeout(() => req.destroy(new Error(`no data from etcd for ${idleMs} ms`)), idleMs)
+        idle = arm()
         buffered += chunk.toString('utf8')
         let nl: number
         while ((nl = buffered.indexOf('\n')) >= 0) {
