@@ -15,6 +15,8 @@ import { addPod, type Pod } from '../helpers/pods.ts'
 import { pingUntil } from '../helpers/netns.ts'
 import { eventually, startWeftdReady, type WeftdRun } from '../helpers/weftd.ts'
 
+type ReadyRun = WeftdRun & { env: Record<string, string> }
+
 const skip = process.getuid?.() !== 0
   ? 'needs root (network namespaces)'
   : spawnSync('sh', ['-c', 'command -v etcd && command -v tcpdump && command -v ping'], { stdio: 'ignore' }).status !== 0
@@ -50,13 +52,13 @@ async function transfer(from: Pod, to: Pod, bytes: number): Promise<{ sent: stri
 
 interface Cluster {
   bed: Testbed
-  runs: WeftdRun[]
+  runs: ReadyRun[]
   pods: Pod[]
 }
 
 async function startCluster(bed: Testbed): Promise<Cluster> {
   await bed.putNetworkConfig(UDP_CONFIG)
-  const runs: WeftdRun[] = []
+  const runs: ReadyRun[] = []
   const pods: Pod[] = []
   for (const host of bed.hosts) {
     const run = await startWeftdReady(bed, host)
