@@ -23,6 +23,7 @@ import type { UdpOptions } from './udp-options.ts'
 import { WeftError } from '../../errors.ts'
 import { ipToBytes, netIp } from '../../ip/ip.ts'
 import { openUdpSocket, closeFd, setTxQueueLen } from '../../kernel/linux/udp-io.ts'
+import type { DataPathOptions, UdpDataPath } from './data-path.ts'
 import { ipv4Number } from './peer-table.ts'
 import { UdpNetwork } from './udp-network.ts'
 
@@ -33,8 +34,25 @@ export const UDP_OVERHEAD = 28
 /** flannel0's txqueuelen (see registerNetwork). */
 export const TUN_QUEUE_LEN = 4096
 
+/** The fd-level effects of the backend, replaceable in unit tests (MemoryKernel has no real TUN). */
+export interface UdpIo {
+  /** Opens the UDP socket bound to `addr` (4 bytes) : `port`; returns the fd. */
+  openSocket(addr: Uint8Array, port: number): number
+  setTxQueueLen(fd: number, device: string, len: number): void
+  closeFd(fd: number): void
+  /** Starts the forwarding loop; default: the worker thread. */
+  startDataPath?: (options: DataPathOptions) => Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error'>
+}
+
+const linuxIo: UdpIo = { openSocket: openUdpSocket, setTxQueueLen, closeFd }
+
 /** Factory registered as `udp`. */
 export function udp(options: UdpOptions, deps: BackendDeps): Backend {
+  return udpBackend(options, deps, linuxIo)
+}
+
+/** The backend with its fd-level effects injected. */
+export function udpBackend(options: UdpOptions, deps: BackendDeps, io: UdpIo): Backend {
   return {
     type: UDP_TYPE,
     async registerNetwork(config: NetworkConfig, signal: AbortSignal): Promise<Network> {
@@ -63,12 +81,12 @@ export function udp(options: UdpOptions, deps: BackendDeps): Backend {
         // accept_local the kernel drops them as martians (flannel's never arrive).
         await kernel.setSysctl(`net/ipv4/conf/${TUN_NAME}/accept_local`, '1').catch((err: unknown) => logger.warn('accept_local not set; ICMP net unreachable will not reach senders', { device: TUN_NAME }, err))
         await kernel.replaceRoute({ dst: config.ipv4.network, index: tun.index, scope: 'universe' })
-        udpFd = openUdpSocket(ipToBytes(ifaceAddr), options.port)
+        udpFd = io.openSocket(ipToBytes(ifaceAddr), options.port)
         const fd = udpFd
         // The TUN ring (txqueuelen, default 500) is where bursts from a fast TCP sender wait for
         // the proxy; when it overflows TCP backs off. A deeper ring keeps a burst in flight.
         try {
-          setTxQueueLen(fd, TUN_NAME, TUN_QUEUE_LEN)
+          io.setTxQueueLen(fd, TUN_NAME, TUN_QUEUE_LEN)
         } catch (err) {
           logger.warn('could not raise the TUN queue length', { device: TUN_NAME, queueLen: TUN_QUEUE_LEN }, err)
         }
@@ -81,11 +99,12 @@ export function udp(options: UdpOptions, deps: BackendDeps): Backend {
             port: options.port,
             mtu,
             dataPath: { tunFd: tun.fds[0] as number, udpFd: fd, tunAddr: ipv4Number(tunIp), localNet: ipv4Number(tunIp), localPrefix: subnet.prefix },
-            release: () => { closeFd(fd); tun.close() },
+            release: () => { io.closeFd(fd); tun.close() },
+            ...(io.startDataPath ? { startDataPath: io.startDataPath } : {}),
           },
         )
       } catch (err) {
-        if (udpFd >= 0) closeFd(udpFd)
+        if (udpFd >= 0) io.closeFd(udpFd)
         tun.close()
         throw err instanceof WeftError ? err : new WeftError('KERNEL_OP_FAILED', `udp: failed to set up ${TUN_NAME}`, { cause: err })
       }
