@@ -128,12 +128,12 @@ export class EtcdRegistry implements Registry {
 
   async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
     const full = b64(subnetsPrefix(prefix) + key)
-    const leaseId = await this.grant(ttlSeconds, signal)
+    const leaseId = ttlSeconds > 0 ? await this.grant(ttlSeconds, signal) : '0'
     let res: { header?: Header; succeeded?: boolean }
     try {
       res = await this.client.call('/v3/kv/txn', {
         compare: [{ target: 'VERSION', key: full, result: 'EQUAL', version: '0' }],
-        success: [{ request_put: { key: full, value: b64(value), lease: leaseId } }],
+        success: [{ request_put: { key: full, value: b64(value), ...(leaseId === '0' ? {} : { lease: leaseId }) } }],
       }, signal)
     } catch (err) {
       await this.revokeQuietly(leaseId)
@@ -144,7 +144,7 @@ export class EtcdRegistry implements Registry {
       throw new WeftError('LEASE_CONFLICT', `subnet already exists: ${key}`, { details: { key } })
     }
     const revision = res.header?.revision ?? '0'
-    return { key, value, leaseId, modRevision: revision, ttlSeconds, storeRevision: revision }
+    return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(leaseId === '0' ? {} : { ttlSeconds }) }
   }
 
   async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
@@ -217,6 +217,7 @@ export class EtcdRegistry implements Registry {
   }
 
   private async revokeQuietly(leaseId: string): Promise<void> {
+    if (leaseId === '0') return
     try {
       await this.client.call('/v3/lease/revoke', { ID: leaseId }, AbortSignal.timeout(5000))
     } catch {

@@ -108,7 +108,7 @@ export class MemoryRegistry implements Registry {
   async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
     this.enter('createSubnet', signal)
     const full = subnetsPrefix(prefix) + key
-    const leaseId = this.grant(ttlSeconds)
+    const leaseId = ttlSeconds > 0 ? this.grant(ttlSeconds) : 0n
     this.beforeCreate?.(full)
     this.expire()
     if (this.data.has(full)) {

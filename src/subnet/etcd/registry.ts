@@ -61,7 +61,10 @@ export interface Registry {
   listSubnets(prefix: string, signal: AbortSignal): Promise<SubnetListing>
   /** One key with its remaining TTL, or undefined when absent. */
   getSubnet(prefix: string, key: string, signal: AbortSignal): Promise<SubnetRecord | undefined>
-  /** Creates the key attached to a new TTL lease, only if it does not exist (LEASE_CONFLICT otherwise). */
+  /**
+   * Creates the key attached to a new TTL lease, only if it does not exist (LEASE_CONFLICT
+   * otherwise). `ttlSeconds` 0 creates it without a lease: a reservation.
+   */
   createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord>
   /**
    * Rewrites the key with a fresh TTL lease (renewal, reuse). A key that exists without a

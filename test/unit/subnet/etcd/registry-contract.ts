@@ -45,6 +45,18 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     assert.ok(BigInt(got!.storeRevision) >= BigInt(got!.modRevision))
   })
 
+  test(`${name}: create with TTL 0 makes a reservation (no lease), still exclusive`, async () => {
+    const { registry } = await setup()
+    const P = prefix()
+    const rec = await registry.createSubnet(P, '10.1.5.0-24', 'r', 0, signal)
+    assert.equal(rec.leaseId, '0')
+    assert.equal(rec.ttlSeconds, undefined)
+    const got = await registry.getSubnet(P, '10.1.5.0-24', signal)
+    assert.equal(got!.leaseId, '0')
+    assert.equal(got!.ttlSeconds, undefined)
+    await assert.rejects(registry.createSubnet(P, '10.1.5.0-24', 'x', 0, signal), (err: unknown) => isWeftError(err, 'LEASE_CONFLICT'))
+  })
+
   test(`${name}: update renews with a new lease, keeps reservations TTL-less, recreates a missing key`, async () => {
     const h = await setup()
     const P = prefix()
