@@ -13,7 +13,7 @@
  * re-assert or a check.
  */
 import type { Kernel, KernelEvent } from '../kernel/kernel.ts'
-import type { LeaseWatchResult } from '../lease/lease.ts'
+import type { LeaseEvent, LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
@@ -45,6 +45,8 @@ export class RouteNetwork {
   /** Entry key → latest notification verdict, until the next flush. */
   private readonly pending = new Map<string, { peer: string; bad: boolean }>()
   private flushScheduled = false
+  /** Watch results not yet taken by a drain. */
+  private backlog: LeaseWatchResult[] = []
   private tail: Promise<void> = Promise.resolve()
   private signal: AbortSignal | undefined
   private deviceAttempt = 0
@@ -85,6 +87,22 @@ export class RouteNetwork {
     })
   }
 
+  /**
+   * Queues a watch result without waiting for it: results that arrive while the table is busy
+   * are merged into one batch (the kube manager delivers one event per result), so thousands of
+   * peers still program concurrently.
+   */
+  private submit(result: LeaseWatchResult): void {
+    this.backlog.push(result)
+    if (this.backlog.length === 1) void this.enqueue(() => this.drain())
+  }
+
+  private async drain(): Promise<void> {
+    const results = this.backlog
+    this.backlog = []
+    for (const merged of mergeResults(results)) await this.table.handle(merged)
+  }
+
   private enqueue(task: () => Promise<void>): Promise<void> {
     const next = this.tail
       .then(() => {
@@ -107,7 +125,7 @@ export class RouteNetwork {
             const step = await raceAbort(iterator.next(), signal)
             if (step.done) break
             attempt = 0
-            await this.handle(step.value)
+            this.submit(step.value)
           }
         } finally {
           void iterator.return?.()?.catch(() => {})
@@ -193,6 +211,25 @@ export class RouteNetwork {
       return false
     }
   }
+}
+
+/** A snapshot supersedes everything before it; consecutive event batches become one. */
+export function mergeResults(results: readonly LeaseWatchResult[]): LeaseWatchResult[] {
+  let start = 0
+  for (let i = results.length - 1; i >= 0; i--) {
+    if (results[i]?.kind === 'snapshot') {
+      start = i
+      break
+    }
+  }
+  const out: LeaseWatchResult[] = []
+  const events: LeaseEvent[] = []
+  for (const r of results.slice(start)) {
+    if (r.kind === 'snapshot') out.push(r)
+    else events.push(...r.events)
+  }
+  if (events.length > 0) out.push({ kind: 'events', events })
+  return out
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

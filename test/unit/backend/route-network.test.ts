@@ -114,3 +114,28 @@ test('a lease watch that fails is restarted with backoff and its snapshot conver
   ac.abort()
   await running
 })
+
+test('mergeResults: a snapshot supersedes earlier results; event batches are concatenated in order', async () => {
+  const { mergeResults } = await import('../../../src/backend/route-network.ts')
+  const a = lease({ subnet: '10.5.2.0/24', publicIP: '192.168.1.3' })
+  const b = lease({ subnet: '10.5.3.0/24', publicIP: '192.168.1.4' })
+  const merged = mergeResults([
+    { kind: 'events', events: [{ type: 'added', lease: a }] },
+    { kind: 'snapshot', leases: [a] },
+    { kind: 'events', events: [{ type: 'added', lease: b }] },
+    { kind: 'events', events: [{ type: 'removed', lease: a }] },
+  ])
+  assert.deepEqual(merged, [
+    { kind: 'snapshot', leases: [a] },
+    { kind: 'events', events: [{ type: 'added', lease: b }, { type: 'removed', lease: a }] },
+  ])
+  assert.deepEqual(mergeResults([]), [])
+})
+
+test('many one-event batches (kube style) are all programmed', async () => {
+  const t = await start()
+  for (let n = 2; n < 42; n++) t.sm.added(lease({ subnet: `10.5.${n}.0/24`, publicIP: `192.168.1.${n + 10}` }))
+  await until(() => t.kernel.calls('replaceRoute').length === 40)
+  assert.equal(t.logger.find('subnet added').length, 40)
+  await t.stop()
+})
