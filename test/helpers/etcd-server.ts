@@ -58,10 +58,11 @@ function hookExit(): void {
     dirs.clear()
   }
   process.on('exit', cleanup)
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(sig, () => {
       cleanup()
-      process.exit(130)
+      // Other helpers may still be cleaning up (netns, devices): exit only if nobody else listens.
+      if (process.listenerCount(sig) === 0) process.exit(code)
     })
   }
 }
