@@ -56,12 +56,12 @@ interface Cluster {
   pods: Pod[]
 }
 
-async function startCluster(bed: Testbed): Promise<Cluster> {
+async function startCluster(bed: Testbed, extra: readonly string[] = []): Promise<Cluster> {
   await bed.putNetworkConfig(UDP_CONFIG)
   const runs: ReadyRun[] = []
   const pods: Pod[] = []
   for (const host of bed.hosts) {
-    const run = await startWeftdReady(bed, host)
+    const run = await startWeftdReady(bed, host, extra)
     runs.push(run)
     pods.push(await addPod(host, { name: 'p', subnet: run.env.FLANNEL_SUBNET as string, mtu: Number(run.env.FLANNEL_MTU) }))
   }
@@ -100,7 +100,7 @@ function headerChecksumOk(ip: Buffer): boolean {
   return sum === 0xffff
 }
 
-test('udp: flannel0, lease, ping matrix, TCP transfer, net unreachable, TTL in a capture', { skip, timeout: 180_000 }, async () => {
+test('udp: flannel0, lease, ping matrix, TCP transfer, net unreachable, TTL in a capture', { skip, timeout: 180_000 }, async (ctx) => {
   const bed = await createTestbed({ hosts: 3 })
   try {
     const c = await startCluster(bed)
@@ -163,6 +163,7 @@ test('udp: flannel0, lease, ping matrix, TCP transfer, net unreachable, TTL in a
     const t = await transfer(p1, p3, 8 << 20)
     assert.match(t.sent, /^8388608 [0-9a-f]{64}$/)
     assert.equal(t.received, t.sent)
+    ctx.diagnostic(`transfer ${t.sent}`)
 
     const outputs = await stopAll(c)
     assert.match(outputs[0]!, /udp data path stopped/)
@@ -173,10 +174,10 @@ test('udp: flannel0, lease, ping matrix, TCP transfer, net unreachable, TTL in a
   }
 })
 
-test('udp: malformed packets and a junk flood on 8285 during a transfer are dropped and counted', { skip, timeout: 180_000 }, async () => {
+test('udp: malformed packets and a junk flood on 8285 during a transfer are dropped and counted', { skip, timeout: 180_000 }, async (ctx) => {
   const bed = await createTestbed({ hosts: 3 })
   try {
-    const c = await startCluster(bed)
+    const c = await startCluster(bed, ['--healthz-ip=127.0.0.1', '--healthz-port=8471'])
     const [p1, p2] = c.pods as [Pod, Pod, Pod]
     const h3 = bed.hosts[2]!
     const target = bed.hosts[1]!.underlayIp
@@ -195,8 +196,18 @@ const s = require('node:dgram').createSocket('udp4'), crypto = require('node:cry
 const end = Date.now() + 3000; let n = 0
 const burst = () => { if (Date.now() > end) { console.log(n); return s.close() } let k = 0; const go = () => { if (k++ >= 64) return setImmediate(burst); n++; s.send(crypto.randomBytes(20 + (n % 1400)), 8285, process.argv[1], go) }; go() }
 burst()`
+    // The control plane (main event loop) answers /healthz promptly throughout.
+    const PROBE = `
+const end = Date.now() + 4000; let worst = 0, n = 0
+const tick = async () => { const t0 = Date.now(); const r = await fetch('http://127.0.0.1:8471/healthz'); await r.text(); worst = Math.max(worst, Date.now() - t0); n++
+  if (Date.now() < end) setTimeout(tick, 100); else console.log(n, worst) }
+tick()`
+    const probe = bed.exec(bed.hosts[1]!.netns, NODE, '-e', PROBE)
     const flood = bed.exec(bed.etcdNetns, NODE, '-e', FLOOD, target)
     const t = await transfer(p1, p2, 16 << 20)
+    const [probes, worstMs] = (await probe).stdout.trim().split(' ').map(Number) as [number, number]
+    assert.ok(probes >= 10, `healthz probed ${probes} times`)
+    assert.ok(worstMs < 1000, `slowest /healthz answer during the flood: ${worstMs} ms`)
     const flooded = Number((await flood).stdout.trim())
     assert.ok(flooded > 1000, `flood sent ${flooded} datagrams`)
     assert.equal(t.received, t.sent, 'transfer intact under the flood')
@@ -207,6 +218,7 @@ burst()`
     for (const reason of ['short', 'badIhl', 'badLength', 'notLocal', 'unknownSource']) assert.match(h2, new RegExp(`drop_${reason}`), `${reason} counted:\n${h2}`)
     const unknown = Number(/drop_unknownSource[=:" ]+(\d+)/.exec(h2)?.[1])
     assert.ok(unknown > 500, `unknown-source drops counted (${unknown})`)
+    ctx.diagnostic(`flood ${flooded} datagrams, ${unknown} counted as unknown-source; /healthz ${probes} probes, slowest ${worstMs} ms`)
   } finally {
     await bed.destroy()
   }
