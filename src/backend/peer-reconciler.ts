@@ -15,7 +15,7 @@ import type { Family, IpNet } from '../ip/ip.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import type { Lease, LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
-import { ApplyFailure, applyOrdered, entryKey, entryMatches, removeAll, type KernelEntry } from '../kernel/apply.ts'
+import { ApplyFailure, applyOrdered, computeKey, entryKey, entryMatches, removeAll, type KernelEntry } from '../kernel/apply.ts'
 import { errorMessage } from '../errors.ts'
 import { checkLease, describeLease, leaseFamilies, leaseKey, sameLease, subnetOf, SubnetIndex, type LeaseCheckContext } from './lease-validation.ts'
 
@@ -59,6 +59,8 @@ interface Refusal {
 interface Peer {
   lease: Lease
   entries: readonly KernelEntry[]
+  /** entryKey of each of `entries`, same order. */
+  keys: readonly string[]
   installed: readonly KernelEntry[]
   state: PeerState
 }
@@ -93,13 +95,13 @@ export class PeerReconciler {
    * the entry is now wrong (deleted, or changed to something else).
    */
   classify(actual: KernelEntry, action: 'new' | 'del'): { readonly key: string; readonly peer: string; readonly bad: boolean } | undefined {
-    const key = entryKey(actual)
+    const key = computeKey(actual)
     const owner = this.owners.get(key)
     const peer = owner === undefined ? undefined : this.peers.get(owner)
     // Only settled peers: a failed one waits for the periodic retry, so a rollback's own
     // deletions cannot start a loop.
     if (owner === undefined || !peer || peer.state !== 'ok') return undefined
-    const desired = peer.entries.find((e) => entryKey(e) === key)
+    const desired = peer.entries[peer.keys.indexOf(key)]
     if (!desired) return undefined
     return { key, peer: owner, bad: action === 'del' || !entryMatches(desired, actual) }
   }
@@ -180,7 +182,7 @@ export class PeerReconciler {
       for (const net of subnetsOf(lease, this.options.families)) this.accepted.delete(net, key)
       return this.refuse(key, lease, plan.reason, false)
     }
-    const peer = this.peers.get(key) ?? { lease, entries: [], installed: [], state: 'applying' as PeerState }
+    const peer = this.peers.get(key) ?? { lease, entries: [], keys: [], installed: [], state: 'applying' as PeerState }
     if (!this.peers.has(key)) {
       this.peers.set(key, peer)
       this.log.info('subnet added', { lease: describeLease(lease) })
@@ -191,9 +193,10 @@ export class PeerReconciler {
 
   /** Moves a peer to `entries`, keeping the owner index and record exact. */
   private async install(key: string, peer: Peer, entries: readonly KernelEntry[]): Promise<void> {
-    for (const e of peer.entries) if (this.owners.get(entryKey(e)) === key) this.owners.delete(entryKey(e))
+    for (const k of peer.keys) if (this.owners.get(k) === key) this.owners.delete(k)
     peer.entries = entries
-    for (const e of entries) this.owners.set(entryKey(e), key)
+    peer.keys = entries.map(entryKey)
+    for (const k of peer.keys) this.owners.set(k, key)
     peer.state = 'applying'
     try {
       const result = await applyOrdered(this.kernel, peer.installed, entries, (k) => this.isShared(k, key))
@@ -253,7 +256,7 @@ export class PeerReconciler {
   private async dropPeer(key: string, peer: Peer): Promise<void> {
     this.unindex(key)
     this.peers.delete(key)
-    for (const e of peer.entries) if (this.owners.get(entryKey(e)) === key) this.owners.delete(entryKey(e))
+    for (const k of peer.keys) if (this.owners.get(k) === key) this.owners.delete(k)
     const shared = (e: KernelEntry): boolean => this.owners.has(entryKey(e))
     const result = await removeAll(this.kernel, peer.installed.filter((e) => !shared(e)))
     for (const err of result.errors) this.log.error('failed to delete an entry of a removed peer', { peer: key }, err)
@@ -302,7 +305,7 @@ export class PeerReconciler {
   private async listActual(): Promise<Map<string, KernelEntry>> {
     const { kernel } = this
     const out = new Map<string, KernelEntry>()
-    const add = (e: KernelEntry): void => void out.set(entryKey(e), e)
+    const add = (e: KernelEntry): void => void out.set(computeKey(e), e)
     for (const family of this.options.families) {
       for (const route of await kernel.listRoutes({ family })) add({ kind: 'route', route })
       for (const index of this.hooks.deviceIndexes?.() ?? []) {

@@ -34,10 +34,11 @@ export function entryKey(entry: KernelEntry): string {
   return key
 }
 
-// Keys are asked for on every notification and every diff: compute each entry's once.
+// Desired entries live long and their keys are asked for on every diff: compute each once.
 const keyCache = new WeakMap<KernelEntry, string>()
 
-function computeKey(entry: KernelEntry): string {
+/** entryKey without the cache, for short-lived objects (notifications, listings). */
+export function computeKey(entry: KernelEntry): string {
   switch (entry.kind) {
     case 'route': {
       const { dst } = entry.route
@@ -72,7 +73,7 @@ export function describeEntry(entry: KernelEntry): string {
  * the device of a route given only a gateway) are not compared.
  */
 export function entryMatches(desired: KernelEntry, actual: KernelEntry): boolean {
-  if (desired.kind !== actual.kind || entryKey(desired) !== entryKey(actual)) return false
+  if (desired.kind !== actual.kind || entryKey(desired) !== computeKey(actual)) return false
   if (desired.kind === 'route' && actual.kind === 'route') {
     const d = desired.route
     const a = actual.route
