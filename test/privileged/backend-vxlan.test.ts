@@ -139,7 +139,10 @@ test('vxlan (linux): a deleted device is recreated with its MAC and every peer r
 
 test('vxlan (linux): the MAC is kept across a restart; an incompatible device is recreated', { skip }, async () => {
   await withHost({}, false, async ({ json, restart }) => {
-    const first = json<LinkJson[]>(['link', 'show', 'flannel.1'])[0]
+    const first = json<LinkJson[]>(['-d', 'link', 'show', 'flannel.1'])[0]
+    // Port 0 leaves the kernel default; learning off by default.
+    assert.equal(first?.linkinfo?.info_data.port, 8472)
+    assert.equal(first?.linkinfo?.info_data.learning, false)
     await restart()
     const second = json<LinkJson[]>(['link', 'show', 'flannel.1'])[0]
     assert.equal(second?.ifindex, first?.ifindex, 'compatible device reused')
