@@ -26,7 +26,7 @@ import type { NetworkConfig } from '../../config/network-config.ts'
 import type { Family, IpAddr } from '../../ip/ip.ts'
 import type { LeaseAttrs } from '../../lease/lease.ts'
 import type { VxlanOptions } from './vxlan-options.ts'
-import { WeftError } from '../../errors.ts'
+import { ConfigError, WeftError } from '../../errors.ts'
 import { ipEqual } from '../../ip/ip.ts'
 import { familyName, publicIpOf, subnetOf } from '../lease-validation.ts'
 import { decodeBackendData, encodeBackendData, macFromRandom } from './backend-data.ts'
@@ -55,7 +55,7 @@ async function registerVxlan(options: VxlanOptions, deps: BackendDeps, config: N
     }
     const mtu = underlay - vxlanOverhead(family)
     if (mtu < (family === 6 ? 1280 : 68)) {
-      throw new WeftError('CONFIG_INVALID', `Backend.MTU: the underlay MTU ${underlay} leaves ${mtu} for ${familyName(family)} pods, below the minimum`)
+      throw new ConfigError('Backend.MTU', `the underlay MTU ${underlay} leaves ${mtu} for ${familyName(family)} pods, below the ${family === 6 ? 1280 : 68} minimum`)
     }
     return { family, name: deviceName(family, options.vni), vni: options.vni, port: options.port, gbp: options.gbp, learning: options.learning, local, parentIndex: extIface.index, mtu }
   })

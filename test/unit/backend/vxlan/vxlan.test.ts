@@ -323,3 +323,12 @@ test('vxlan IPv6-only: only flannel-v6.<VNI>, BackendV6Data, peers keyed by thei
   ac.abort()
   await running
 })
+
+test('vxlan refuses an underlay MTU that leaves IPv6 pods below 1280', async () => {
+  const h = await host({ v4: '192.168.1.2/24', v6: 'fd00:1::2/64', mtu: 1340 })
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24', ipv6Subnet: 'fd10:0:0:1::/64' })
+  const backend = vxlan(defaults, { subnetManager: sm, extIface: h.extIface, kernel: h.kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  await assert.rejects(backend.registerNetwork(config({ v4: '10.5.0.0/16', v6: 'fd10::/48', type: 'vxlan' }), new AbortController().signal),
+    /^ConfigError: Backend\.MTU: the underlay MTU 1340 leaves 1270 for IPv6 pods, below the 1280 minimum$/)
+  assert.equal(h.kernel.calls('createVxlan').length, 0)
+})
