@@ -67,6 +67,11 @@ export class UdpDataPath {
     })
   }
 
+  /** Settles with the worker's exit code when it exits (after stop(), or when it died). */
+  get done(): Promise<number> {
+    return this.exited
+  }
+
   /** The worker's uncaught error, if it died. */
   get error(): Error | undefined {
     return this.failure
@@ -104,6 +109,23 @@ export class UdpDataPath {
     this.port.close()
     closeFd(this.wakeFd)
   }
+}
+
+/** What UdpNetwork needs of a data path (tests substitute a fake). */
+export type DataPathHandle = Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error' | 'done'>
+
+/** Counters of two periods added (a restarted worker starts from zero). */
+export function addCounters(a: UdpCounters, b: UdpCounters): UdpCounters {
+  const drops = { ...a.drops }
+  for (const [k, v] of Object.entries(b.drops)) drops[k as DropReasonName] += v
+  return { txPackets: a.txPackets + b.txPackets, txBytes: a.txBytes + b.txBytes, rxPackets: a.rxPackets + b.rxPackets, rxBytes: a.rxBytes + b.rxBytes, icmpSent: a.icmpSent + b.icmpSent, drops }
+}
+
+/** All-zero counters. */
+export function zeroCounters(): UdpCounters {
+  const drops = {} as Record<DropReasonName, number>
+  for (const name of Object.keys(DropReason)) drops[name as DropReasonName] = 0
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0, drops }
 }
 
 /** Total drops of a counter set. */

@@ -11,7 +11,7 @@ import type { SubnetManager } from '../../subnet/subnet-manager.ts'
 import type { Clock } from '../../util/clock.ts'
 import { backoffDelay, isAbort } from '../../util/abort.ts'
 import { PeerTable, describePeer } from './peer-table.ts'
-import { counterFields, totalDrops, UdpDataPath, type DataPathOptions, type UdpCounters } from './data-path.ts'
+import { addCounters, counterFields, totalDrops, UdpDataPath, zeroCounters, type DataPathHandle, type DataPathOptions, type UdpCounters } from './data-path.ts'
 
 export interface UdpNetworkDeps {
   readonly subnetManager: SubnetManager
@@ -30,7 +30,7 @@ export interface UdpNetworkOptions {
   /** Releases flannel0 and the socket after the worker stopped. */
   readonly release: () => void
   /** Builds the data path (tests substitute one); default starts the worker. */
-  readonly startDataPath?: (options: DataPathOptions) => Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error'>
+  readonly startDataPath?: (options: DataPathOptions) => DataPathHandle
 }
 
 export class UdpNetwork implements Network {
@@ -38,7 +38,9 @@ export class UdpNetwork implements Network {
   readonly mtu: number
   private readonly table: PeerTable
   private readonly log: Logger
-  private dataPath: Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error'> | undefined
+  private dataPath: DataPathHandle | undefined
+  /** Counters of workers that died and were replaced. */
+  private base: UdpCounters = zeroCounters()
   private refusedLogged = new Map<string, string>()
   private lastPeers: UdpNetwork['dataPathPeers'] = []
 
@@ -54,22 +56,43 @@ export class UdpNetwork implements Network {
     return this.lastPeers
   }
 
-  /** Counters of the running data path. */
+  /** Counters since run() started (across worker restarts). */
   counters(): UdpCounters | undefined {
-    return this.dataPath?.counters()
+    const dp = this.dataPath
+    return dp && addCounters(this.base, dp.counters())
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const start = this.options.startDataPath ?? ((o: DataPathOptions) => new UdpDataPath(o))
-    this.dataPath = start({ ...this.options.dataPath, mtu: this.mtu })
+    this.dataPath = this.startDataPath()
     this.log.info('udp data path started', { port: this.options.port, mtu: this.mtu })
     try {
-      await Promise.allSettled([this.consumeLeases(signal), this.statsLoop(signal)])
+      await Promise.allSettled([this.consumeLeases(signal), this.statsLoop(signal), this.supervise(signal)])
     } finally {
-      const dp = this.dataPath
-      await dp.stop()
-      this.log.info('udp data path stopped', counterFields(dp.counters()))
+      await this.dataPath.stop()
+      this.log.info('udp data path stopped', counterFields(this.counters() as UdpCounters))
       this.options.release()
+    }
+  }
+
+  private startDataPath(): DataPathHandle {
+    const start = this.options.startDataPath ?? ((o: DataPathOptions) => new UdpDataPath(o))
+    const dp = start({ ...this.options.dataPath, mtu: this.mtu })
+    if (this.lastPeers.length > 0) dp.setPeers(this.lastPeers)
+    return dp
+  }
+
+  /** Restarts the worker if it dies (it should not; this keeps a bug from silencing the host). */
+  private async supervise(signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      const dp = this.dataPath as DataPathHandle
+      const code = await raceAbort(dp.done, signal).catch(() => undefined)
+      if (code === undefined || signal.aborted) return
+      this.log.error('udp data path worker exited; restarting', { code, attempt }, dp.error)
+      this.base = addCounters(this.base, dp.counters())
+      await dp.stop()
+      await this.deps.clock.sleep(backoffDelay(attempt, 100, 5000), signal).catch(() => {})
+      if (signal.aborted) return
+      this.dataPath = this.startDataPath()
     }
   }
 
@@ -121,9 +144,7 @@ export class UdpNetwork implements Network {
       } catch {
         return
       }
-      const dp = this.dataPath
-      if (dp?.error) this.log.error('udp data path worker failed', {}, dp.error)
-      const c = dp?.counters()
+      const c = this.counters()
       if (!c) continue
       const fields = counterFields(c)
       const text = JSON.stringify(fields)

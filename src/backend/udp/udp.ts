@@ -23,7 +23,7 @@ import type { UdpOptions } from './udp-options.ts'
 import { WeftError } from '../../errors.ts'
 import { ipToBytes, netIp } from '../../ip/ip.ts'
 import { openUdpSocket, closeFd, setTxQueueLen } from '../../kernel/linux/udp-io.ts'
-import type { DataPathOptions, UdpDataPath } from './data-path.ts'
+import type { DataPathHandle, DataPathOptions } from './data-path.ts'
 import { ipv4Number } from './peer-table.ts'
 import { UdpNetwork } from './udp-network.ts'
 
@@ -41,7 +41,7 @@ export interface UdpIo {
   setTxQueueLen(fd: number, device: string, len: number): void
   closeFd(fd: number): void
   /** Starts the forwarding loop; default: the worker thread. */
-  startDataPath?: (options: DataPathOptions) => Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error'>
+  startDataPath?: (options: DataPathOptions) => DataPathHandle
 }
 
 const linuxIo: UdpIo = { openSocket: openUdpSocket, setTxQueueLen, closeFd }
@@ -77,6 +77,8 @@ export function udpBackend(options: UdpOptions, deps: BackendDeps, io: UdpIo): B
         const tunIp = netIp(subnet)
         await kernel.replaceAddr({ index: tun.index, ip: tunIp, prefix: 32 })
         await kernel.setLink(tun.index, { mtu, up: true })
+        // IPv4-only device: no link-local address, so no router solicitations to drop.
+        await kernel.setSysctl(`net/ipv6/conf/${TUN_NAME}/disable_ipv6`, '1').catch(() => {})
         // Our ICMP net-unreachable replies come from flannel0's own address; without
         // accept_local the kernel drops them as martians (flannel's never arrive).
         await kernel.setSysctl(`net/ipv4/conf/${TUN_NAME}/accept_local`, '1').catch((err: unknown) => logger.warn('accept_local not set; ICMP net unreachable will not reach senders', { device: TUN_NAME }, err))

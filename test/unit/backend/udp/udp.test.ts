@@ -19,7 +19,11 @@ class FakeDataPath {
   stopped = false
   error: Error | undefined = undefined
   c: UdpCounters = { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0, drops: { short: 0, notIpv4: 0, badIhl: 0, badLength: 0, ttl: 0, noRoute: 0, unknownSource: 0, notLocal: 0, ioError: 0 } }
+  private exit: (code: number) => void = () => {}
+  readonly done = new Promise<number>((resolve) => { this.exit = resolve })
   constructor(readonly options: DataPathOptions) {}
+  /** Simulates the worker dying with an error. */
+  die(err: Error): void { this.error = err; this.exit(1) }
   setPeers(peers: readonly WorkerPeer[]): void { this.tables.push([...peers]) }
   counters(): UdpCounters { return this.c }
   async stop(): Promise<void> { this.stopped = true }
@@ -33,14 +37,15 @@ async function setup(opts: { own?: string; mtu?: number } = {}) {
   const clock = new FakeClock()
   const calls: string[] = []
   let dp: FakeDataPath | undefined
+  const started: FakeDataPath[] = []
   const io: UdpIo = {
     openSocket: (addr, port) => { calls.push(`open ${[...addr].join('.')}:${port}`); return 42 },
     setTxQueueLen: (fd, dev, len) => { calls.push(`qlen ${fd} ${dev} ${len}`) },
     closeFd: (fd) => { calls.push(`close ${fd}`) },
-    startDataPath: (o) => (dp = new FakeDataPath(o)),
+    startDataPath: (o) => { dp = new FakeDataPath(o); started.push(dp); return dp },
   }
   const backend = udpBackend({ port: 8285 }, { subnetManager: sm, extIface, kernel, logger, clock }, io)
-  return { kernel, sm, logger, clock, calls, backend, dataPath: () => dp as FakeDataPath }
+  return { kernel, sm, logger, clock, calls, backend, started, dataPath: () => dp as FakeDataPath }
 }
 
 test('registerNetwork: lease with PublicIP only, flannel0 as flannel makes it, socket on the interface address', async () => {
@@ -59,6 +64,7 @@ test('registerNetwork: lease with PublicIP only, flannel0 as flannel makes it, s
   const routes = snap.routes.filter((r) => r.index === tun.index && r.dst.prefix === 16)
   assert.deepEqual(routes.map((r) => formatCidr(r.dst)), ['10.5.0.0/16'])
   assert.equal(snap.sysctls['net/ipv4/conf/flannel0/accept_local'], '1')
+  assert.equal(snap.sysctls['net/ipv6/conf/flannel0/disable_ipv6'], '1')
   assert.deepEqual(s.calls, ['open 192.168.1.2:8285', `qlen 42 flannel0 ${TUN_QUEUE_LEN}`])
   ac.abort()
 })
@@ -137,4 +143,29 @@ test('counters: logged on the clock only when they moved, and at shutdown with n
   ac.abort()
   await running
   assert.equal(s.logger.find('udp data path stopped')[0]?.fields?.drop_unknownSource, 7)
+})
+
+test('a worker that dies is restarted with the current peers, and its counters are kept', async () => {
+  const s = await setup()
+  const ac = new AbortController()
+  const network = (await s.backend.registerNetwork(config({ type: 'udp' }), ac.signal)) as UdpNetwork
+  const running = network.run(ac.signal)
+  const first = s.dataPath()
+  s.sm.snapshot(lease({ subnet: '10.5.2.0/24', publicIP: '192.168.1.3', type: '' }))
+  await until(() => first.tables.length === 1)
+  first.c = { ...first.c, rxPackets: 3 }
+  first.die(new Error('boom'))
+  await settle()
+  assert.equal(s.logger.find('udp data path worker exited; restarting').length, 1)
+  assert.equal(first.stopped, true)
+  await s.clock.advance(100)
+  await until(() => s.started.length === 2)
+  const second = s.dataPath()
+  assert.deepEqual(second.last, ['a050200/24>c0a80103:8285'], 'peers handed to the new worker')
+  second.c = { ...second.c, rxPackets: 2 }
+  assert.equal(network.counters()?.rxPackets, 5)
+  ac.abort()
+  await running
+  assert.equal(second.stopped, true)
+  assert.equal(s.logger.find('udp data path stopped')[0]?.fields?.rxPackets, 5)
 })
