@@ -182,6 +182,9 @@ export class EtcdClient {
       const url = new URL(path, endpoint)
       const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
       if (token !== undefined) headers['authorization'] = token
+      // flannel's WithRequireLeader: the gateway forwards this as gRPC metadata, so a member
+      // cut off from the leader cancels the watch (we then fail over) instead of going quiet.
+      if (streaming) headers['grpc-metadata-hasleader'] = 'true'
       const opts = { method: 'POST', headers, agent: streaming ? false as const : https ? this.httpsAgent : this.httpAgent }
       // A watch gets its own socket (agent false), so it needs the TLS settings itself.
       const tlsOpts = streaming && https ? tlsFromAgent(this.httpsAgent) : {}
