@@ -56,9 +56,10 @@ export interface EnsuredDevice {
 
 /**
  * Reuses a compatible device (keeping its MAC, so peers' FDB entries stay valid across restarts)
- * or creates one with `mac`; an incompatible device is deleted first.
+ * or creates one with the MAC `mac()` resolves to (asked only then); an incompatible device is
+ * deleted first.
  */
-export async function ensureDevice(kernel: Kernel, cfg: VxlanDeviceConfig, mac: () => string, log: Logger): Promise<EnsuredDevice> {
+export async function ensureDevice(kernel: Kernel, cfg: VxlanDeviceConfig, mac: () => Promise<string>, log: Logger): Promise<EnsuredDevice> {
   const existing = await kernel.getLink(cfg.name)
   if (existing) {
     const why = incompatibility(existing, cfg)
@@ -71,7 +72,7 @@ export async function ensureDevice(kernel: Kernel, cfg: VxlanDeviceConfig, mac: 
       if (!isKernelErrno(err, 'ENODEV')) throw err
     })
   }
-  const wanted = mac()
+  const wanted = await mac()
   const link = await kernel.createVxlan({
     name: cfg.name, vni: cfg.vni, port: cfg.port, local: cfg.local, parentIndex: cfg.parentIndex,
     learning: cfg.learning, gbp: cfg.gbp, mtu: cfg.mtu, mac: wanted,

@@ -71,7 +71,7 @@ export function vxlanNetwork(
         continue
       }
       logger.warn('vxlan device missing or replaced; recreating it', { device: dev.cfg.name })
-      const ensured = await ensureDevice(kernel, dev.cfg, () => dev.mac, logger)
+      const ensured = await ensureDevice(kernel, dev.cfg, async () => dev.mac, logger)
       if (ensured.mac !== dev.mac) await kernel.setLink(ensured.link.index, { mac: dev.mac })
       await configureDevice(kernel, ensured.link, subnet, networks[family], dev.mac, logger)
       dev.link = ensured.link

@@ -60,10 +60,11 @@ async function registerVxlan(options: VxlanOptions, deps: BackendDeps, config: N
     return { family, name: deviceName(family, options.vni), vni: options.vni, port: options.port, gbp: options.gbp, learning: options.learning, local, parentIndex: extIface.index, mtu }
   })
 
-  const previous = await previousMacs(deps, families, signal)
+  // Listing the store costs (thousands of leases): only when a device has to be created.
+  let previous: Promise<Map<Family, string>> | undefined
   const devices = new Map<Family, VxlanDeviceState>()
   for (const cfg of cfgs) {
-    const fallback = (): string => previous.get(cfg.family) ?? macFromRandom(randomBytes(6))
+    const fallback = async (): Promise<string> => (await (previous ??= previousMacs(deps, families, signal))).get(cfg.family) ?? macFromRandom(randomBytes(6))
     const ensured = await ensureDevice(kernel, cfg, fallback, logger)
     devices.set(cfg.family, { cfg, link: ensured.link, mac: ensured.mac })
   }

@@ -332,3 +332,10 @@ test('vxlan refuses an underlay MTU that leaves IPv6 pods below 1280', async () 
     /^ConfigError: Backend\.MTU: the underlay MTU 1340 leaves 1270 for IPv6 pods, below the 1280 minimum$/)
   assert.equal(h.kernel.calls('createVxlan').length, 0)
 })
+
+test('vxlan lists the store for a previous MAC only when it has to create a device', async () => {
+  const first = await setup()
+  assert.equal(first.sm.watchCalls, 1, 'device created: one listing')
+  const second = await setup({}, first)
+  assert.equal(second.sm.watchCalls, 0, 'compatible device reused: no listing')
+})
