@@ -132,6 +132,7 @@ export class EtcdClient {
 
   private async withFailover(path: string, body: unknown, signal: AbortSignal, streaming: boolean): Promise<Sent> {
     let lastErr: unknown
+    const failures: string[] = []
     for (let i = 0; i < this.endpoints.length; i++) {
       if (this.closed) throw new WeftError('REGISTRY_UNAVAILABLE', 'etcd client is closed')
       const index = (this.current + i) % this.endpoints.length
@@ -144,10 +145,11 @@ export class EtcdClient {
         if (signal.aborted) throw signal.reason
         if (err instanceof EtcdApiError && !RETRY_ELSEWHERE.has(err.grpcCode)) throw err
         lastErr = err
+        failures.push(`${endpoint.origin}: ${describe(err)}`)
         this.options.logger.debug('etcd endpoint failed', { endpoint: endpoint.origin, path }, err)
       }
     }
-    throw new WeftError('REGISTRY_UNAVAILABLE', `no etcd endpoint answered ${path}: ${describe(lastErr)}`, {
+    throw new WeftError('REGISTRY_UNAVAILABLE', `no etcd endpoint answered ${path}: ${failures.join('; ')}`, {
       details: { endpoints: this.endpoints.map((e) => e.origin).join(',') }, cause: lastErr,
     })
   }
@@ -211,8 +213,11 @@ export class EtcdClient {
           if (settled) return
           const json = text === '' ? {} : safeJson(text)
           if (res.statusCode !== 200) {
-            const e = json as { code?: number; message?: string; error?: string }
-            return fail(new EtcdApiError(Number(e.code ?? 2), String(e.message ?? e.error ?? `HTTP ${res.statusCode}`), res.statusCode ?? 0))
+            // Unary errors are {code, message}; streaming ones {error: {grpc_code, message}}.
+            const top = json as { code?: number; message?: string; error?: string | { grpc_code?: number; message?: string } }
+            const e = typeof top.error === 'object' && top.error !== null ? { code: top.error.grpc_code, message: top.error.message } : top
+            const message = e.message ?? (typeof top.error === 'string' ? top.error : undefined) ?? `HTTP ${res.statusCode}`
+            return fail(new EtcdApiError(Number(e.code ?? 2), String(message), res.statusCode ?? 0))
           }
           settled = true
           clearTimeout(timer)
