@@ -40,11 +40,13 @@ export interface UdpIo {
   openSocket(addr: Uint8Array, port: number): number
   setTxQueueLen(fd: number, device: string, len: number): void
   closeFd(fd: number): void
+  /** Refuse a kernel whose TUN has no real fd (MemoryKernel) before touching real sockets. */
+  requireRealTun?: boolean
   /** Starts the forwarding loop; default: the worker thread. */
   startDataPath?: (options: DataPathOptions) => DataPathHandle
 }
 
-const linuxIo: UdpIo = { openSocket: openUdpSocket, setTxQueueLen, closeFd }
+const linuxIo: UdpIo = { openSocket: openUdpSocket, setTxQueueLen, closeFd, requireRealTun: true }
 
 /** Factory registered as `udp`. */
 export function udp(options: UdpOptions, deps: BackendDeps): Backend {
@@ -74,6 +76,9 @@ export function udpBackend(options: UdpOptions, deps: BackendDeps, io: UdpIo): B
       const tun = await kernel.openTun({ name: TUN_NAME })
       let udpFd = -1
       try {
+        if (io.requireRealTun && !((tun.fds[0] ?? -1) >= 0)) {
+          throw new WeftError('BACKEND_UNSUPPORTED', `udp backend needs a real TUN device; ${TUN_NAME} has no file descriptor on this kernel`)
+        }
         const tunIp = netIp(subnet)
         await kernel.replaceAddr({ index: tun.index, ip: tunIp, prefix: 32 })
         await kernel.setLink(tun.index, { mtu, up: true })

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { udpBackend, TUN_QUEUE_LEN, type UdpIo } from '../../../../src/backend/udp/udp.ts'
+import { udp, udpBackend, TUN_QUEUE_LEN, type UdpIo } from '../../../../src/backend/udp/udp.ts'
 import type { DataPathOptions, UdpCounters } from '../../../../src/backend/udp/data-path.ts'
 import type { WorkerPeer } from '../../../../src/backend/udp/data-path-worker.ts'
 import type { UdpNetwork } from '../../../../src/backend/udp/udp-network.ts'
@@ -168,4 +168,12 @@ test('a worker that dies is restarted with the current peers, and its counters a
   await running
   assert.equal(second.stopped, true)
   assert.equal(s.logger.find('udp data path stopped')[0]?.fields?.rxPackets, 5)
+})
+
+test('the real factory refuses a kernel without TUN fds (MemoryKernel) before opening sockets, and cleans up', async () => {
+  const { kernel, extIface } = await host({ v4: '192.168.1.2/24' })
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24' })
+  const backend = udp({ port: 8285 }, { subnetManager: sm, extIface, kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  await assert.rejects(backend.registerNetwork(config({ type: 'udp' }), new AbortController().signal), (e) => isWeftError(e, 'BACKEND_UNSUPPORTED') && /real TUN device/.test((e as Error).message))
+  assert.equal(kernel.snapshot().links.some((l) => l.name === 'flannel0'), false, 'flannel0 closed again')
 })
