@@ -156,3 +156,20 @@ test('host-gw dual stack programs one route per family', async () => {
   h.ac.abort()
   await running
 })
+
+test('host-gw IPv6-only programs IPv6 routes and checks NAT on the IPv6 address', async () => {
+  const { kernel, extIface } = await host({ v6: 'fd00:1::2/64' })
+  const sm = new FakeSubnetManager({ ipv6Subnet: 'fd10:0:0:1::/64' })
+  const ac = new AbortController()
+  const deps = { subnetManager: sm, extIface, kernel, logger: new MemoryLogger(), clock: new FakeClock() }
+  const network = await hostGw({}, deps).registerNetwork(config({ v6: 'fd10::/48' }), ac.signal)
+  assert.deepEqual(sm.acquired, [{ publicIPv6: extIface.extV6Addr, backendType: 'host-gw' }])
+  const running = network.run(ac.signal)
+  sm.added(lease({ ipv6Subnet: 'fd10:0:0:2::/64', publicIPv6: 'fd00:1::3' }))
+  await until(() => kernel.calls('replaceRoute').length === 1)
+  assert.deepEqual(await peerRoutes(kernel, 6), [`fd10:0:0:2::/64 via fd00:1::3 dev ${extIface.index}`])
+  ac.abort()
+  await running
+  const natted = await host({ v6: 'fd00:1::2/64', publicIPv6: '2001:db8::7' })
+  await assert.rejects(hostGw({}, { ...deps, extIface: natted.extIface, kernel: natted.kernel }).registerNetwork(config({ v6: 'fd10::/48' }), ac.signal), new RegExp(NAT_MESSAGE.replace(/[()]/g, '.')))
+})
