@@ -229,6 +229,12 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
     if (gen !== generation) { generation = gen; loadPeers() }
     const ready = Number(poll(pfd, 3, 250))
     if (ready <= 0) continue
+    // POLLERR/POLLHUP/POLLNVAL on the TUN (flannel0 deleted): polling again would spin.
+    if ((pfd.readInt16LE(6) & 0x38) !== 0) {
+      for (let i = 0; i < c.length; i++) shared[i] = c[i] as number
+      init.port.close()
+      throw new Error('the flannel0 file descriptor failed (device deleted?)')
+    }
     if ((pfd.readInt16LE(22) & 1) !== 0) read(wakeFd, wakeBuf, 8)
     for (let round = 0; round < 64; round++) {
       const moved = tunToUdp() + udpToTun()

@@ -16,9 +16,9 @@ const socketpair = lib.func('int socketpair(int, int, int, _Out_ int *)')
 const recv = lib.func('long recv(int, void *, unsigned long, int)')
 const send = lib.func('long send(int, void *, unsigned long, int)')
 
-function tunPair(): [number, number] {
+function tunPair(type = 2 /* SOCK_DGRAM */): [number, number] {
   const fds = [0, 0]
-  assert.equal(socketpair(1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | 0o4000 /* NONBLOCK */, 0, fds), 0)
+  assert.equal(socketpair(1 /* AF_UNIX */, type | 0o4000 /* NONBLOCK */, 0, fds), 0)
   return [fds[0] as number, fds[1] as number]
 }
 
@@ -152,5 +152,23 @@ test('worker: TUN → peer with TTL−1, net unreachable, peer → TUN, every dr
     closeFd(udpFd)
     closeFd(tun)
     closeFd(tunPeer)
+  }
+})
+
+test('worker: a failed TUN fd (hang-up) ends the worker with an error instead of spinning', { timeout: 10_000 }, async () => {
+  // SOCK_SEQPACKET reports POLLHUP once the other end closes, as a deleted TUN reports POLLERR.
+  const [tun, tunPeer] = tunPair(5)
+  const udpFd = openUdpSocket(Uint8Array.from([127, 0, 0, 1]), 0, 1 << 16)
+  const dp = new UdpDataPath({ tunFd: tun, udpFd, tunAddr: 1, localNet: 0, localPrefix: 8, mtu: 1400 })
+  try {
+    await new Promise((r) => setTimeout(r, 100))
+    closeFd(tunPeer)
+    const code = await Promise.race([dp.done, new Promise<string>((r) => setTimeout(() => r('still running'), 3000))])
+    assert.equal(code, 1)
+    assert.match(String(dp.error?.message), /flannel0 file descriptor failed/)
+  } finally {
+    await dp.stop()
+    closeFd(udpFd)
+    closeFd(tun)
   }
 })
