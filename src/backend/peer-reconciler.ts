@@ -15,7 +15,7 @@ import type { Family, IpNet } from '../ip/ip.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import type { Lease, LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
-import { ApplyFailure, applyOrdered, computeKey, entryKey, entryMatches, removeAll, type KernelEntry } from '../kernel/apply.ts'
+import { ApplyFailure, applyOrdered, computeKey, describeEntry, entryKey, entryMatches, removeAll, removeEntry, type KernelEntry } from '../kernel/apply.ts'
 import { errorMessage } from '../errors.ts'
 import { checkLease, describeLease, leaseFamilies, leaseKey, sameLease, subnetOf, SubnetIndex, type LeaseCheckContext } from './lease-validation.ts'
 
@@ -75,6 +75,8 @@ export class PeerReconciler {
   private readonly accepted = new SubnetIndex()
   /** Refused (or ignored) leases by key, with the reason last logged. */
   private readonly refused = new Map<string, Refusal>()
+  /** Entries of removed peers whose deletion failed, by entry key. */
+  private readonly orphans = new Map<string, KernelEntry>()
   /** Per-pass budget of per-peer error lines, so 5,000 failing peers do not flood the log. */
   private failureLogs = 0
 
@@ -259,7 +261,23 @@ export class PeerReconciler {
     for (const k of peer.keys) if (this.owners.get(k) === key) this.owners.delete(k)
     const shared = (e: KernelEntry): boolean => this.owners.has(entryKey(e))
     const result = await removeAll(this.kernel, peer.installed.filter((e) => !shared(e)))
-    for (const err of result.errors) this.log.error('failed to delete an entry of a removed peer', { peer: key }, err)
+    for (const err of result.errors) this.log.error('failed to delete an entry of a removed peer; will retry', { peer: key }, err)
+    // Nobody owns these any more: the periodic check keeps deleting them until they are gone.
+    for (const e of result.left) this.orphans.set(entryKey(e), e)
+  }
+
+  /** Deletes leftovers of removed peers, unless a peer has since claimed the same object. */
+  private async deleteOrphans(): Promise<void> {
+    const work = [...this.orphans].map(async ([key, entry]) => {
+      if (this.owners.has(key)) return void this.orphans.delete(key)
+      try {
+        await removeEntry(this.kernel, entry)
+        this.orphans.delete(key)
+      } catch (err) {
+        this.log.warn('failed to delete an entry of a removed peer; will retry', { entry: describeEntry(entry) }, err)
+      }
+    })
+    await Promise.all(work)
   }
 
   private async retryRefused(onlyChecked = false): Promise<void> {
@@ -291,11 +309,13 @@ export class PeerReconciler {
 
   /** The periodic safety net: every peer's entries against kernel listings; retries refusals. */
   async fullCheck(): Promise<void> {
+    await this.deleteOrphans()
     const actual = await this.listActual()
     const stale: Peer[] = []
     for (const peer of this.peers.values()) {
       if (peer.state !== 'ok') stale.push(peer)
-      else if (peer.entries.some((e) => !matchesListing(e, actual))) stale.push(peer)
+      // Missing or changed entries, or stale ones whose deletion failed (still in the record).
+      else if (peer.installed.length !== peer.entries.length || peer.entries.some((e) => !matchesListing(e, actual))) stale.push(peer)
     }
     if (stale.length > 0) this.log.info('route check: re-programming peers', { peers: stale.length })
     await this.upsertForced(stale.map((p) => p.lease))

@@ -157,12 +157,16 @@ export async function applyOrdered(
   const nextKeys = new Set(next.map(entryKey))
   const stale = previous.filter((e) => !nextKeys.has(entryKey(e)))
   const done: KernelEntry[] = []
-  for (const entry of next) {
+  for (const [i, entry] of next.entries()) {
     try {
       await install(kernel, entry)
       done.push(entry)
     } catch (err) {
-      const left: KernelEntry[] = [...stale]
+      // Still in the kernel: stale entries, and the previous versions of the entries this call
+      // never replaced (the failing one included).
+      const byKey = new Map(previous.map((e) => [entryKey(e), e]))
+      const untouched = next.slice(i).map((e) => byKey.get(entryKey(e))).filter((e): e is KernelEntry => e !== undefined)
+      const left: KernelEntry[] = [...stale, ...untouched]
       for (const undo of done.reverse()) {
         try {
           await removeEntry(kernel, undo)

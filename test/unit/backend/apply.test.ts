@@ -100,3 +100,20 @@ test('entryMatches compares only what the backend set', () => {
   assert.ok(!entryMatches(neigh, { kind: 'neigh', neigh: { index: 5, ip: ip('10.5.3.0'), mac: '0e:00:00:00:00:01', state: 'stale' } }))
   assert.equal(entryKey(neigh), entryKey({ kind: 'neigh', neigh: { index: 5, ip: ip('10.5.3.0') } }))
 })
+
+test('a failed update keeps the previous versions it never replaced in the record', async () => {
+  const { kernel, index } = await vxlanHost()
+  const first = await applyOrdered(kernel, [], peerEntries(index, 3, '0e:00:00:00:00:aa'))
+  kernel.failNext('replaceFdb', 'EBUSY')
+  // Same neighbour/FDB/route keys (same MAC), new public IP: the FDB replace fails.
+  const next: KernelEntry[] = peerEntries(index, 3, '0e:00:00:00:00:aa').map((e) => (e.kind === 'fdb' ? { kind: 'fdb', fdb: { ...e.fdb, dst: ip('192.168.1.99') } } : e))
+  const err = await applyOrdered(kernel, first.installed, next).catch((e: unknown) => e)
+  assert.ok(err instanceof ApplyFailure)
+  // The neighbour was replaced then rolled back; the old FDB entry and the old route remain.
+  assert.deepEqual(err.installed.map((e) => e.kind), ['fdb', 'route'])
+  const before = kernel.snapshot()
+  assert.equal(before.routes.filter((r) => r.index === index && r.gateway).length, 1)
+  await removeAll(kernel, err.installed)
+  assert.equal(kernel.snapshot().routes.filter((r) => r.index === index && r.gateway).length, 0)
+  assert.deepEqual(kernel.snapshot().fdb, [])
+})

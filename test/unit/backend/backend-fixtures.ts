@@ -72,10 +72,13 @@ class Channel<T> {
         yield item
         continue
       }
+      let onAbort = (): void => {}
       await new Promise<void>((resolve) => {
         this.waiter = resolve
-        signal.addEventListener('abort', () => resolve(), { once: true })
+        onAbort = () => resolve()
+        signal.addEventListener('abort', onAbort, { once: true })
       })
+      signal.removeEventListener('abort', onAbort)
       this.waiter = undefined
     }
   }
