@@ -3,7 +3,7 @@
  * Ports are probed free on the host (client and peer), so parallel test files don't collide;
  * every server is killed and its data dir removed when the test process exits.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { request as httpRequest } from 'node:http'
@@ -40,6 +40,22 @@ export interface EtcdServer {
   destroy(): Promise<void>
   /** Compacts the key space up to the current revision. */
   compact(): Promise<void>
+}
+
+let skipReason: string | false | undefined
+
+/** Why etcd tests cannot run here (no etcd/etcdctl/setpriv binary), or false when they can. */
+export function etcdSkipReason(): string | false {
+  if (skipReason !== undefined) return skipReason
+  skipReason = false
+  for (const [bin, arg] of [['etcd', '--version'], ['etcdctl', 'version'], ['setpriv', '--version']] as const) {
+    const r = spawnSync(bin, [arg], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } })
+    if (r.error || r.status !== 0) {
+      skipReason = `${bin} is not installed (scripts/setup.sh installs etcd-server and etcd-client)`
+      break
+    }
+  }
+  return skipReason
 }
 
 const live = new Map<number, ChildProcess>()

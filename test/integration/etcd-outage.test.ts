@@ -6,7 +6,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
+import { etcdSkipReason, startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
 import { EtcdRegistry } from '../../src/subnet/etcd/etcd-registry.ts'
 import { EtcdSubnetManager } from '../../src/subnet/etcd/etcd-subnet-manager.ts'
 import { MemoryLogger } from '../../src/log/logger.ts'
@@ -16,6 +16,8 @@ import { isWeftError } from '../../src/errors.ts'
 import type { LeaseWatchResult } from '../../src/lease/lease.ts'
 import { ip, testParseConfig } from '../unit/subnet/etcd/fixtures.ts'
 
+const skip = etcdSkipReason()
+
 const P = '/coreos.com/network'
 let etcd: EtcdServer | undefined
 let registry: EtcdRegistry | undefined
@@ -24,7 +26,7 @@ after(async () => {
   await etcd?.destroy()
 })
 
-test('watch survives a 30 s etcd outage and renew works afterwards', { timeout: 60_000 }, async (t) => {
+test('watch survives a 30 s etcd outage and renew works afterwards', { skip, timeout: 60_000 }, async (t) => {
   etcd = await startEtcd()
   const server = etcd
   const etcdctl = (...args: string[]): string =>

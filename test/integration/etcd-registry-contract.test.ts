@@ -1,14 +1,17 @@
 /** The Registry contract (test/unit/subnet/etcd/registry-contract.ts) against a real etcd. */
 import { before, after } from 'node:test'
 import { execFileSync } from 'node:child_process'
-import { startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
+import { etcdSkipReason, startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
 import { EtcdRegistry } from '../../src/subnet/etcd/etcd-registry.ts'
 import { silentLogger } from '../../src/log/logger.ts'
 import { registryContract } from '../unit/subnet/etcd/registry-contract.ts'
 
+const skip = etcdSkipReason()
+
 let etcd: EtcdServer
 let registry: EtcdRegistry
 before(async () => {
+  if (skip) return
   etcd = await startEtcd()
   registry = new EtcdRegistry({ endpoints: [etcd.endpoint], logger: silentLogger })
 })
@@ -27,4 +30,4 @@ registryContract('EtcdRegistry', async () => ({
     else etcdctl('put', '--lease', etcdctl('lease', 'grant', String(ttl)).split(' ')[1] as string, key, value)
   },
   compact: () => etcd.compact(),
-}))
+}), { skip })

@@ -5,11 +5,13 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
+import { etcdSkipReason, startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
 import { EtcdRegistry } from '../../src/subnet/etcd/etcd-registry.ts'
 import { MemoryLogger } from '../../src/log/logger.ts'
 import { isWeftError } from '../../src/errors.ts'
 import type { RegistryWatchBatch } from '../../src/subnet/etcd/registry.ts'
+
+const skip = etcdSkipReason()
 
 const P = '/coreos.com/network'
 let etcd: EtcdServer
@@ -20,6 +22,7 @@ const etcdctl = (...args: string[]): string =>
   execFileSync('etcdctl', [`--endpoints=${etcd.endpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, encoding: 'utf8' })
 
 before(async () => {
+  if (skip) return
   etcd = await startEtcd()
   registry = new EtcdRegistry({ endpoints: [etcd.endpoint], logger: new MemoryLogger() })
 })
@@ -28,7 +31,7 @@ after(async () => {
   await etcd?.destroy()
 })
 
-test('config: missing, then read back what etcdctl wrote', async () => {
+test('config: missing, then read back what etcdctl wrote', { skip }, async () => {
   assert.equal(await registry.getConfig(P, signal), undefined)
   etcdctl('put', `${P}/config`, '{"Network":"10.5.0.0/16"}')
   assert.equal(await registry.getConfig(P, signal), '{"Network":"10.5.0.0/16"}')
@@ -36,7 +39,7 @@ test('config: missing, then read back what etcdctl wrote', async () => {
   assert.equal(etcdctl('get', '--print-value-only', '/other/network/config').trim(), '{"Network":"10.6.0.0/16"}')
 })
 
-test('create stores the exact value with a TTL lease; a second create conflicts and revokes its lease', async () => {
+test('create stores the exact value with a TTL lease; a second create conflicts and revokes its lease', { skip }, async () => {
   const rec = await registry.createSubnet(P, '10.5.1.0-24', '{"PublicIP":"1.2.3.4","PublicIPv6":null}', 60, signal)
   assert.notEqual(rec.leaseId, '0')
   assert.equal(etcdctl('get', '--print-value-only', `${P}/subnets/10.5.1.0-24`).trim(), '{"PublicIP":"1.2.3.4","PublicIPv6":null}')
@@ -48,7 +51,7 @@ test('create stores the exact value with a TTL lease; a second create conflicts 
   assert.ok(got!.ttlSeconds! > 55 && got!.ttlSeconds! <= 60, String(got!.ttlSeconds))
 })
 
-test('update grants a fresh lease and revokes the old one; a reservation stays without lease', async () => {
+test('update grants a fresh lease and revokes the old one; a reservation stays without lease', { skip }, async () => {
   const created = await registry.createSubnet(P, '10.5.2.0-24', '{"PublicIP":"1.1.1.2","PublicIPv6":null}', 30, signal)
   const updated = await registry.updateSubnet(P, '10.5.2.0-24', '{"PublicIP":"1.1.1.2","PublicIPv6":null,"BackendType":"vxlan"}', 90, signal)
   assert.notEqual(updated.leaseId, created.leaseId)
@@ -64,7 +67,7 @@ test('update grants a fresh lease and revokes the old one; a reservation stays w
   assert.equal((await registry.getSubnet(P, '10.5.3.0-24', signal))!.ttlSeconds, undefined)
 })
 
-test('list paginates at one revision and delete removes', async () => {
+test('list paginates at one revision and delete removes', { skip }, async () => {
   const small = new EtcdRegistry({ endpoints: [etcd.endpoint], logger: new MemoryLogger(), pageSize: 2 })
   try {
     for (let i = 10; i < 17; i++) etcdctl('put', `${P}/subnets/10.5.${i}.0-24`, `{"PublicIP":"1.1.1.${i}","PublicIPv6":null}`)
@@ -80,7 +83,7 @@ test('list paginates at one revision and delete removes', async () => {
   }
 })
 
-test('watch from a revision sees puts and deletes; a compacted revision is REGISTRY_COMPACTED', async () => {
+test('watch from a revision sees puts and deletes; a compacted revision is REGISTRY_COMPACTED', { skip }, async () => {
   const start = (await registry.listSubnets(P, signal)).revision
   etcdctl('put', `${P}/subnets/10.5.20.0-24`, '{"PublicIP":"1.1.1.20","PublicIPv6":null}')
   etcdctl('del', `${P}/subnets/10.5.20.0-24`)
@@ -100,7 +103,7 @@ test('watch from a revision sees puts and deletes; a compacted revision is REGIS
   }, (err: unknown) => isWeftError(err, 'REGISTRY_COMPACTED'))
 })
 
-test('a single-key watch ends quietly on abort', async () => {
+test('a single-key watch ends quietly on abort', { skip }, async () => {
   const ac = new AbortController()
   const rev = (await registry.listSubnets(P, signal)).revision
   const done = (async () => {
@@ -115,7 +118,7 @@ test('a single-key watch ends quietly on abort', async () => {
   assert.deepEqual(await done, ['put'])
 })
 
-test('unreachable endpoints fail over, and all down is REGISTRY_UNAVAILABLE', async () => {
+test('unreachable endpoints fail over, and all down is REGISTRY_UNAVAILABLE', { skip }, async () => {
   const multi = new EtcdRegistry({ endpoints: ['http://127.0.0.1:1', etcd.endpoint], logger: new MemoryLogger(), timeoutMs: 1000 })
   const dead = new EtcdRegistry({ endpoints: ['http://127.0.0.1:1', 'http://127.0.0.1:2'], logger: new MemoryLogger(), timeoutMs: 1000 })
   try {

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
+import { etcdSkipReason, startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
 import { EtcdRegistry } from '../../src/subnet/etcd/etcd-registry.ts'
 import { EtcdSubnetManager } from '../../src/subnet/etcd/etcd-subnet-manager.ts'
 import { MemoryLogger, silentLogger } from '../../src/log/logger.ts'
@@ -17,6 +17,8 @@ import type { Lease, LeaseWatchResult } from '../../src/lease/lease.ts'
 import { WeftError } from '../../src/errors.ts'
 import type { Registry, RegistryWatchBatch } from '../../src/subnet/etcd/registry.ts'
 import { ip, testParseConfig } from '../unit/subnet/etcd/fixtures.ts'
+
+const skip = etcdSkipReason()
 
 let etcd: EtcdServer
 const signal = new AbortController().signal
@@ -34,6 +36,7 @@ function manager(prefix: string, extra: { previousSubnet?: { ipv4?: IpNet }; reg
 const attrs = (pub: string) => ({ publicIP: ip(pub), backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44' } })
 
 before(async () => {
+  if (skip) return
   etcd = await startEtcd()
 })
 after(async () => {
@@ -41,7 +44,7 @@ after(async () => {
   await etcd?.destroy()
 })
 
-test('20 allocators at once on one etcd get 20 distinct, non-overlapping subnets', async (t) => {
+test('20 allocators at once on one etcd get 20 distinct, non-overlapping subnets', { skip }, async (t) => {
   const P = '/race/network'
   etcdctl('put', `${P}/config`, '{"Network":"10.5.0.0/16"}')
   const logger = new MemoryLogger()
@@ -57,7 +60,7 @@ test('20 allocators at once on one etcd get 20 distinct, non-overlapping subnets
   t.diagnostic(`lost creation races retried: ${logger.find('subnet taken by another host meanwhile; retrying').length}`)
 })
 
-test('the real config parser reads the stored config', async () => {
+test('the real config parser reads the stored config', { skip }, async () => {
   const P = '/parser/network'
   etcdctl('put', `${P}/config`, '{"Network":"10.7.0.0/16","Backend":{"Type":"vxlan"}}')
   const sm = new EtcdSubnetManager({
@@ -73,7 +76,7 @@ test('the real config parser reads the stored config', async () => {
   }
 })
 
-test('restart keeps the subnet: by public IP, and by previous subnet when the key was deleted', async () => {
+test('restart keeps the subnet: by public IP, and by previous subnet when the key was deleted', { skip }, async () => {
   const P = '/restart/network'
   etcdctl('put', `${P}/config`, '{"Network":"10.6.0.0/16"}')
   const first = await manager(P).acquireLease(testParseConfig('{"Network":"10.6.0.0/16"}'), attrs('172.16.0.1'), signal)
@@ -85,7 +88,7 @@ test('restart keeps the subnet: by public IP, and by previous subnet when the ke
   assert.equal(formatCidr(third.subnet!), formatCidr(first.subnet!))
 })
 
-test('flannel-written values parse, and weft writes byte-identical values', async () => {
+test('flannel-written values parse, and weft writes byte-identical values', { skip }, async () => {
   const P = '/compat/network'
   const flannelValue = '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}'
   etcdctl('put', `${P}/config`, '{"Network":"10.8.0.0/16"}')
@@ -107,7 +110,7 @@ test('flannel-written values parse, and weft writes byte-identical values', asyn
   assert.equal(etcdctl('get', '--print-value-only', `${P}/subnets/${formatCidr(fresh.subnet!).replace('/', '-')}`), '{"PublicIP":"1.2.3.4","PublicIPv6":null}\n')
 })
 
-test('garbage keys and values under subnets/ are skipped by acquire and watch', async () => {
+test('garbage keys and values under subnets/ are skipped by acquire and watch', { skip }, async () => {
   const P = '/garbage/network'
   etcdctl('put', `${P}/config`, '{"Network":"10.9.0.0/16"}')
   etcdctl('put', `${P}/subnets/hello`, 'world')
@@ -159,7 +162,7 @@ function gatedRegistry(inner: Registry) {
   }
 }
 
-test('compaction while the watch is away: re-listed as a snapshot that includes the changes', async () => {
+test('compaction while the watch is away: re-listed as a snapshot that includes the changes', { skip }, async () => {
   const P = '/compact/network'
   etcdctl('put', `${P}/config`, '{"Network":"10.10.0.0/16"}')
   etcdctl('put', `${P}/subnets/10.10.1.0-24`, '{"PublicIP":"10.0.1.1","PublicIPv6":null}')

@@ -19,11 +19,12 @@ export interface RegistryHarness {
 const signal = new AbortController().signal
 
 /** Registers the contract tests; `setup` gives each test a harness on an isolated prefix. */
-export function registryContract(name: string, setup: () => Promise<RegistryHarness>): void {
+export function registryContract(name: string, setup: () => Promise<RegistryHarness>, options: { skip?: string | false } = {}): void {
+  const skip = options.skip ?? false
   let n = 0
   const prefix = (): string => `/contract${++n}/network`
 
-  test(`${name}: config is undefined until put, then read back`, async () => {
+  test(`${name}: config is undefined until put, then read back`, { skip }, async () => {
     const { registry } = await setup()
     const P = prefix()
     assert.equal(await registry.getConfig(P, signal), undefined)
@@ -32,7 +33,7 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     assert.equal(await registry.getConfig(`${P}2`, signal), undefined)
   })
 
-  test(`${name}: create attaches a TTL lease; creating again is LEASE_CONFLICT and keeps the first value`, async () => {
+  test(`${name}: create attaches a TTL lease; creating again is LEASE_CONFLICT and keeps the first value`, { skip }, async () => {
     const { registry } = await setup()
     const P = prefix()
     const rec = await registry.createSubnet(P, '10.1.1.0-24', 'a', 120, signal)
@@ -45,7 +46,7 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     assert.ok(BigInt(got!.storeRevision) >= BigInt(got!.modRevision))
   })
 
-  test(`${name}: create with TTL 0 makes a reservation (no lease), still exclusive`, async () => {
+  test(`${name}: create with TTL 0 makes a reservation (no lease), still exclusive`, { skip }, async () => {
     const { registry } = await setup()
     const P = prefix()
     const rec = await registry.createSubnet(P, '10.1.5.0-24', 'r', 0, signal)
@@ -57,7 +58,7 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     await assert.rejects(registry.createSubnet(P, '10.1.5.0-24', 'x', 0, signal), (err: unknown) => isWeftError(err, 'LEASE_CONFLICT'))
   })
 
-  test(`${name}: update renews with a new lease, keeps reservations TTL-less, recreates a missing key`, async () => {
+  test(`${name}: update renews with a new lease, keeps reservations TTL-less, recreates a missing key`, { skip }, async () => {
     const h = await setup()
     const P = prefix()
     const created = await h.registry.createSubnet(P, '10.1.2.0-24', 'a', 60, signal)
@@ -74,7 +75,7 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     assert.notEqual(fresh.leaseId, '0')
   })
 
-  test(`${name}: list returns only this prefix's subnets in key order at one revision; delete removes`, async () => {
+  test(`${name}: list returns only this prefix's subnets in key order at one revision; delete removes`, { skip }, async () => {
     const h = await setup()
     const P = prefix()
     await h.rawPut(`${P}/config`, '{}')
@@ -91,7 +92,7 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     assert.deepEqual((await h.registry.listSubnets(P, signal)).entries.map((e) => e.key), ['10.1.10.0-24'])
   })
 
-  test(`${name}: watch replays from a revision, filters by key, and ends on abort`, async () => {
+  test(`${name}: watch replays from a revision, filters by key, and ends on abort`, { skip }, async () => {
     const h = await setup()
     const P = prefix()
     const from = String(BigInt((await h.registry.listSubnets(P, signal)).revision) + 1n)
@@ -122,7 +123,7 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     assert.equal(await quiet, 0)
   })
 
-  test(`${name}: watching from a compacted revision is REGISTRY_COMPACTED`, async () => {
+  test(`${name}: watching from a compacted revision is REGISTRY_COMPACTED`, { skip }, async () => {
     const h = await setup()
     const P = prefix()
     const from = String(BigInt((await h.registry.listSubnets(P, signal)).revision) + 1n)
