@@ -1,5 +1,6 @@
 /**
- * Randomised sequences of lease batches, snapshots, foreign deletions and injected kernel faults
+ * Randomised sequences of lease batches, snapshots, foreign deletions (entries, the device) and
+ * injected kernel faults
  * (fixed seeds): after the periodic check the kernel must hold exactly the entries of the final
  * lease set — nothing missing, nothing left behind.
  */
@@ -82,6 +83,10 @@ for (const seed of Array.from({ length: 20 }, (_, i) => i + 1)) {
       } else if (roll < 0.8) {
         const op = (['replaceNeigh', 'replaceFdb', 'replaceRoute', 'deleteRoute', 'deleteFdb'] as const)[Math.floor(r() * 5)]!
         kernel.failNext(op, 'EBUSY')
+      } else if (roll < 0.83) {
+        // Someone deletes the device.
+        const dev = await kernel.getLink('flannel.1')
+        if (dev) await kernel.deleteLink(dev.index).catch(() => {})
       } else {
         // Someone deletes one of our routes.
         const routes = (await kernel.listRoutes({ family: 4 })).filter((x) => x.gateway && x.onlink)
