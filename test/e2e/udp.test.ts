@@ -165,6 +165,13 @@ test('udp: flannel0, lease, ping matrix, TCP transfer, net unreachable, TTL in a
     assert.equal(t.received, t.sent)
     ctx.diagnostic(`transfer ${t.sent}`)
 
+    // flannel0 deleted under the daemon: recreated, forwarding resumes.
+    await h1.exec('ip', 'link', 'del', 'flannel0')
+    const back = await pingUntil(p1.netns, p2.ip, { timeoutMs: 15_000 })
+    assert.ok(back.ok, `ping after flannel0 was deleted: ${back.lastOutput}\n${c.runs[0]!.proc.output()}`)
+    assert.match(c.runs[0]!.proc.output(), /flannel0 is gone; recreating it/)
+    ctx.diagnostic(`flannel0 recreated; ping answered after ${back.attempts} attempts`)
+
     const outputs = await stopAll(c)
     assert.match(outputs[0]!, /udp data path stopped/)
     assert.match(outputs[0]!, /drop_ttl[=:" ]+1\b/, outputs[0])

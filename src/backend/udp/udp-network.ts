@@ -24,7 +24,9 @@ export interface UdpNetworkOptions {
   readonly network: IpNet
   readonly port: number
   readonly mtu: number
-  readonly dataPath: Omit<DataPathOptions, 'mtu'>
+  readonly dataPath: Omit<DataPathOptions, 'mtu' | 'tunFd'>
+  /** flannel0: its current fd, and recreation when it was deleted. */
+  readonly tun: { readonly fd: number; ensure(): Promise<boolean> }
   /** Period of the counters log line (default 60 s). */
   readonly statsIntervalMs?: number
   /** Releases flannel0 and the socket after the worker stopped. */
@@ -76,7 +78,7 @@ export class UdpNetwork implements Network {
 
   private startDataPath(): DataPathHandle {
     const start = this.options.startDataPath ?? ((o: DataPathOptions) => new UdpDataPath(o))
-    const dp = start({ ...this.options.dataPath, mtu: this.mtu })
+    const dp = start({ ...this.options.dataPath, tunFd: this.options.tun.fd, mtu: this.mtu })
     if (this.lastPeers.length > 0) dp.setPeers(this.lastPeers)
     return dp
   }
@@ -92,6 +94,8 @@ export class UdpNetwork implements Network {
       await dp.stop()
       await this.deps.clock.sleep(backoffDelay(attempt, 100, 5000), signal).catch(() => {})
       if (signal.aborted) return
+      // A deleted flannel0 is the usual way to kill the worker: bring the device back first.
+      await this.options.tun.ensure().catch((err: unknown) => this.log.error('failed to recreate flannel0', {}, err))
       this.dataPath = this.startDataPath()
     }
   }

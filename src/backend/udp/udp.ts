@@ -26,9 +26,11 @@ import { openUdpSocket, closeFd, setTxQueueLen } from '../../kernel/linux/udp-io
 import type { DataPathHandle, DataPathOptions } from './data-path.ts'
 import { ipv4Number } from './peer-table.ts'
 import { UdpNetwork } from './udp-network.ts'
+import { Flannel0, TUN_NAME } from './flannel0.ts'
+
+export { TUN_NAME }
 
 export const UDP_TYPE = 'udp'
-export const TUN_NAME = 'flannel0'
 /** IPv4 header + UDP header. */
 export const UDP_OVERHEAD = 28
 /** flannel0's txqueuelen (see registerNetwork). */
@@ -73,48 +75,48 @@ export function udpBackend(options: UdpOptions, deps: BackendDeps, io: UdpIo): B
       const subnet = lease.subnet
       if (!subnet) throw new WeftError('LEASE_INVALID', 'udp: acquired lease has no IPv4 subnet')
       const mtu = extIface.mtu - UDP_OVERHEAD
-      const tun = await kernel.openTun({ name: TUN_NAME })
+      const tunIp = netIp(subnet)
       let udpFd = -1
-      try {
-        if (io.requireRealTun && !((tun.fds[0] ?? -1) >= 0)) {
-          throw new WeftError('BACKEND_UNSUPPORTED', `udp backend needs a real TUN device; ${TUN_NAME} has no file descriptor on this kernel`)
-        }
-        const tunIp = netIp(subnet)
-        await kernel.replaceAddr({ index: tun.index, ip: tunIp, prefix: 32 })
-        await kernel.setLink(tun.index, { mtu, up: true })
-        // IPv4-only device: no link-local address, so no router solicitations to drop.
-        await kernel.setSysctl(`net/ipv6/conf/${TUN_NAME}/disable_ipv6`, '1').catch(() => {})
-        // Our ICMP net-unreachable replies come from flannel0's own address; without
-        // accept_local the kernel drops them as martians (flannel's never arrive).
-        await kernel.setSysctl(`net/ipv4/conf/${TUN_NAME}/accept_local`, '1').catch((err: unknown) => logger.warn('accept_local not set; ICMP net unreachable will not reach senders', { device: TUN_NAME }, err))
-        await kernel.replaceRoute({ dst: config.ipv4.network, index: tun.index, scope: 'universe' })
-        udpFd = io.openSocket(ipToBytes(ifaceAddr), options.port)
-        const fd = udpFd
+      const tun = new Flannel0(kernel, {
+        address: tunIp,
+        network: config.ipv4.network,
+        mtu,
+        requireRealFd: io.requireRealTun ?? false,
         // The TUN ring (txqueuelen, default 500) is where bursts from a fast TCP sender wait for
-        // the proxy; when it overflows TCP backs off. A deeper ring keeps a burst in flight.
+        // the proxy; when it overflows, TCP backs off. A deeper ring keeps a burst in flight.
+        afterOpen: () => setQueueLen(),
+      }, logger)
+      const setQueueLen = (): void => {
+        if (udpFd < 0) return
         try {
-          io.setTxQueueLen(fd, TUN_NAME, TUN_QUEUE_LEN)
+          io.setTxQueueLen(udpFd, TUN_NAME, TUN_QUEUE_LEN)
         } catch (err) {
           logger.warn('could not raise the TUN queue length', { device: TUN_NAME, queueLen: TUN_QUEUE_LEN }, err)
         }
-        logger.info('udp backend ready', { device: TUN_NAME, address: `${ipv4String(tunIp)}/32`, mtu, port: options.port })
-        return new UdpNetwork(
-          { subnetManager: deps.subnetManager, logger, clock: deps.clock },
-          {
-            lease,
-            network: config.ipv4.network,
-            port: options.port,
-            mtu,
-            dataPath: { tunFd: tun.fds[0] as number, udpFd: fd, tunAddr: ipv4Number(tunIp), localNet: ipv4Number(tunIp), localPrefix: subnet.prefix },
-            release: () => { io.closeFd(fd); tun.close() },
-            ...(io.startDataPath ? { startDataPath: io.startDataPath } : {}),
-          },
-        )
+      }
+      try {
+        await tun.open()
+        udpFd = io.openSocket(ipToBytes(ifaceAddr), options.port)
+        setQueueLen()
       } catch (err) {
-        if (udpFd >= 0) io.closeFd(udpFd)
         tun.close()
         throw err instanceof WeftError ? err : new WeftError('KERNEL_OP_FAILED', `udp: failed to set up ${TUN_NAME}`, { cause: err })
       }
+      const fd = udpFd
+      logger.info('udp backend ready', { device: TUN_NAME, address: `${ipv4String(tunIp)}/32`, mtu, port: options.port })
+      return new UdpNetwork(
+        { subnetManager: deps.subnetManager, logger, clock: deps.clock },
+        {
+          lease,
+          network: config.ipv4.network,
+          port: options.port,
+          mtu,
+          tun,
+          dataPath: { udpFd: fd, tunAddr: ipv4Number(tunIp), localNet: ipv4Number(tunIp), localPrefix: subnet.prefix },
+          release: () => { io.closeFd(fd); tun.close() },
+          ...(io.startDataPath ? { startDataPath: io.startDataPath } : {}),
+        },
+      )
     },
   }
 }
