@@ -16,7 +16,7 @@ import type { FamilyConfig, NetworkConfig } from '../../config/network-config.ts
 import type { SubnetManager } from '../subnet-manager.ts'
 import type { Registry, SubnetRecord } from './registry.ts'
 import { GarbageReporter, type ParsedEntry, parseEntry } from './lease-entries.ts'
-import { watchAllLeases, watchOwnLease } from './lease-watches.ts'
+import { type WatchDeps, watchAllLeases, watchOwnLease } from './lease-watches.ts'
 
 /** flannel's subnetTTL: 24 h. */
 export const SUBNET_TTL_SECONDS = 86_400
@@ -76,12 +76,11 @@ export class EtcdSubnetManager implements SubnetManager {
       try {
         return await this.tryAcquire(config, v4, attrs, signal)
       } catch (err) {
-        if (!isWeftError(err, 'LEASE_CONFLICT') || attempt >= RACE_RETRIES) {
-          if (isWeftError(err, 'LEASE_CONFLICT')) {
-            throw new WeftError('LEASE_CONFLICT', `failed to acquire lease: lost the creation race ${attempt} times`, { cause: err })
-          }
-          throw err
+        if (!isWeftError(err, 'LEASE_CONFLICT')) throw err
+        if (attempt >= RACE_RETRIES) {
+          throw new WeftError('LEASE_CONFLICT', `failed to acquire lease: lost the creation race ${attempt} times`, { cause: err })
         }
+        // Another host created the key between our listing and our transaction: list again.
         this.logger.info('subnet taken by another host meanwhile; retrying', { attempt }, err)
       }
     }
@@ -127,7 +126,7 @@ export class EtcdSubnetManager implements SubnetManager {
     await this.registry.close()
   }
 
-  private watchDeps() {
+  private watchDeps(): WatchDeps {
     return { registry: this.registry, prefix: this.prefix, logger: this.logger, clock: this.clock, garbage: this.garbage }
   }
 
