@@ -1,0 +1,170 @@
+/**
+ * weftd start-up and memory (issue: core; targets: subnet.env within 100 ms of spawn, RSS ≤ 50 MiB
+ * idle and with 5,000 leases). Runs in a throwaway namespace with its own etcd on loopback:
+ * - spawn → subnet.env for weftd (alloc), median of 7, against a baseline measured the same way:
+ *   a bare `node` that writes a file (Node's own start-up, which no daemon can beat);
+ * - RSS of weftd idle (alloc) and holding 5,000 vxlan peers, with the time from spawn until all
+ *   5,000 routes are in the kernel.
+ * Prints figures and writes bench/results/startup.json. Needs root.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { setMaxListeners } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+const WEFTD = join(REPO, 'bin', 'weftd')
+const RUNS = 7
+/** Every process this bench starts, killed when it exits for any reason. */
+const live = new Set<ChildProcess>()
+process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
+function track(proc: ChildProcess): ChildProcess {
+  live.add(proc)
+  proc.once('exit', () => live.delete(proc))
+  return proc
+}
+const PEERS = 5000
+
+async function inner(): Promise<void> {
+  const { startEtcd } = await import('../test/helpers/etcd-server.ts')
+  const { EtcdRegistry } = await import('../src/subnet/etcd/etcd-registry.ts')
+  const { silentLogger } = await import('../src/log/logger.ts')
+  const etcd = await startEtcd()
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'))
+  const registry = new EtcdRegistry({ endpoints: [etcd.endpoint], logger: silentLogger })
+  const signal = AbortSignal.timeout(600_000)
+  setMaxListeners(1000, signal)
+  const prefixAlloc = '/bench/alloc'
+  const prefixVxlan = '/bench/vxlan'
+  try {
+    await registry.putConfig(prefixAlloc, '{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}', signal)
+    const baseline: number[] = []
+    const weftd: number[] = []
+    for (let i = 0; i < RUNS; i++) {
+      const marker = join(dir, `baseline-${i}`)
+      baseline.push(await timeToFile([process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], marker, false))
+      const file = join(dir, `subnet-${i}.env`)
+      weftd.push(await timeToFile([process.execPath, WEFTD, `--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefixAlloc}`, '--iface=eth0', `--subnet-file=${file}`, '--iptables-forward-rules=false', `--public-ip=10.200.${1 + i}.1`], file, true))
+    }
+    const idle = await rssOf([process.execPath, WEFTD, `--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefixAlloc}`, '--iface=eth0', `--subnet-file=${join(dir, 'idle.env')}`, '--iptables-forward-rules=false'], 3000)
+
+    // 5,000 vxlan peers in etcd, then weftd with vxlan: time until all routes exist, and RSS.
+    await registry.putConfig(prefixVxlan, '{"Network":"10.64.0.0/10","Backend":{"Type":"vxlan"}}', signal)
+    for (let start = 0; start < PEERS; start += 250) {
+      await Promise.all(Array.from({ length: Math.min(250, PEERS - start) }, (_, k) => {
+        const n = start + k + 2
+        const mac = `02:00:00:${hex(n >> 16)}:${hex((n >> 8) & 255)}:${hex(n & 255)}`
+        const value = `{"PublicIP":"10.200.${n >> 8}.${n & 255}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
+        return registry.createSubnet(prefixVxlan, `10.${64 + (n >> 8)}.${n & 255}.0-24`, value, 3600, signal)
+      }))
+    }
+    const t0 = performance.now()
+    const proc = track(spawn(process.execPath, [WEFTD, `--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefixVxlan}`, '--iface=eth0', `--subnet-file=${join(dir, 'vx.env')}`, '--iptables-forward-rules=false'], { stdio: 'ignore' }))
+    let programmedMs = NaN
+    for (let i = 0; i < 1200; i++) {
+      await sleep(25)
+      const routes = spawnSync('ip', ['-4', 'route', 'show', 'dev', 'flannel.1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('onlink')).length
+      if (routes >= PEERS) { programmedMs = performance.now() - t0; break }
+    }
+    await sleep(2000)
+    const rssPeers = rss(proc.pid!)
+    await stop(proc)
+
+    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] as number
+    const result = {
+      date: new Date().toISOString(),
+      spawnToSubnetEnvMs: { weftdMedian: round(med(weftd)), baselineNodeMedian: round(med(baseline)), runs: weftd.map(round), baselineRuns: baseline.map(round), overheadOverNodeMs: round(med(weftd) - med(baseline)), ratioToNode: round(med(weftd) / med(baseline)) },
+      rssMiB: { idle: round(idle), with5000VxlanPeers: round(rssPeers) },
+      vxlan5000PeersSpawnToProgrammedMs: round(programmedMs),
+      targets: { spawnToSubnetEnvMs: 100, rssMiB: 50 },
+    }
+    console.log(`spawn → subnet.env: weftd median ${result.spawnToSubnetEnvMs.weftdMedian} ms; bare node writing a file ${result.spawnToSubnetEnvMs.baselineNodeMedian} ms (ratio ${result.spawnToSubnetEnvMs.ratioToNode}, weftd's own share ${result.spawnToSubnetEnvMs.overheadOverNodeMs} ms)`)
+    console.log(`RSS: idle ${result.rssMiB.idle} MiB; holding ${PEERS} vxlan peers ${result.rssMiB.with5000VxlanPeers} MiB (target ≤ 50)`)
+    console.log(`vxlan: spawn → ${PEERS} peers (neighbour+FDB+route) in the kernel: ${result.vxlan5000PeersSpawnToProgrammedMs} ms`)
+    writeFileSync(join(REPO, 'bench', 'results', 'startup.json'), JSON.stringify(result, null, 2) + '\n')
+  } finally {
+    await registry.close()
+    await etcd.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Milliseconds from spawn until `file` exists; kills the process afterwards when `kill`. */
+async function timeToFile(argv: string[], file: string, kill: boolean): Promise<number> {
+  const t0 = performance.now()
+  const proc = track(spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' }))
+  let ms = NaN
+  while (performance.now() - t0 < 10_000) {
+    if (existsSync(file) && statSync(file).size > 0) { ms = performance.now() - t0; break }
+    await new Promise((r) => setTimeout(r, 1))
+  }
+  if (kill) await stop(proc)
+  else await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)))
+  return ms
+}
+
+async function rssOf(argv: string[], settleMs: number): Promise<number> {
+  const proc = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] }))
+  let err = ''
+  proc.stderr?.on('data', (c: Buffer) => { err = (err + c.toString()).slice(-4000) })
+  await sleep(settleMs)
+  if (proc.exitCode !== null) throw new Error(`weftd exited early (${proc.exitCode}): ${err}`)
+  const value = rss(proc.pid!)
+  await stop(proc)
+  return value
+}
+
+/** SIGTERM, then SIGKILL after 5 s: the bench never leaves a weftd behind. */
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  const exited = new Promise((r) => proc.once('exit', r))
+  proc.kill('SIGTERM')
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const round = (n: number) => Math.round(n * 10) / 10
+const hex = (n: number) => n.toString(16).padStart(2, '0')
+
+if (process.getuid?.() !== 0) {
+  console.log('startup bench: skipped (needs root for a network namespace)')
+  process.exit(0)
+}
+
+if (process.argv[2] !== '--inner') {
+  const ns = `wtb${process.pid.toString(36)}`
+  const sh = (...a: string[]) => spawnSync(a[0]!, a.slice(1), { stdio: 'inherit' })
+  let child: ChildProcess | undefined
+  const cleanup = () => spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      child?.kill('SIGTERM')
+      setTimeout(() => { cleanup(); process.exit(130) }, 3000)
+    })
+  }
+  try {
+    sh('ip', 'netns', 'add', ns)
+    sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+    sh('ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p')
+    sh('ip', '-n', ns, 'link', 'set', 'eth0p', 'up')
+    sh('ip', '-n', ns, 'addr', 'add', '10.200.0.1/16', 'dev', 'eth0')
+    sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up')
+    // Async, so a signal to this process still runs the namespace clean-up above.
+    child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--inner'], { stdio: 'inherit' })
+    process.exitCode = await new Promise<number>((resolve) => child?.once('exit', (code) => resolve(code ?? 1)))
+  } finally {
+    sh('ip', 'netns', 'del', ns)
+  }
+} else {
+  await inner()
+}
+
