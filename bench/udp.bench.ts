@@ -8,7 +8,8 @@
  * 0.30–0.34 Gbit/s, ~1.5 CPU-s/s for its two daemons (≈ 4.7 CPU-s per Gbit).
  * Target: ≥ 3× that throughput (≈ 1 Gbit/s) and fewer CPU-s per Gbit.
  *
- * Needs root, etcd and iperf3; skips with a reason otherwise. WEFT_BENCH_SECONDS (default 10).
+ * Needs root, etcd and iperf3; skips with a reason otherwise. WEFT_BENCH_SECONDS (default 10),
+ * WEFT_BENCH_RUNS (default 3; the median run is the headline).
  * Writes bench/results/udp.json.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -20,6 +21,7 @@ import { nsExec, pingUntil } from '../test/helpers/netns.ts'
 import { startWeftdReady } from '../test/helpers/weftd.ts'
 
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? 10)
+const RUNS = Number(process.env.WEFT_BENCH_RUNS ?? 3)
 const FLANNEL = { gbitsLow: 0.3, gbitsHigh: 0.34, cpuSecondsPerSecond: 1.5 }
 
 const reason = process.getuid?.() !== 0
@@ -65,11 +67,19 @@ async function main(): Promise<void> {
     ]
     const ping = await pingUntil(pods[0]!.netns, pods[1]!.ip, { timeoutMs: 10_000 })
     if (!ping.ok) throw new Error(`pods cannot reach each other: ${ping.lastOutput}`)
-    const cpuBefore = runs.map((r) => cpuSeconds(r.proc.pid))
-    const t0 = process.hrtime.bigint()
-    const overlay = await iperf(bed, pods[1]!.netns, pods[0]!.netns, pods[1]!.ip)
-    const wall = Number(process.hrtime.bigint() - t0) / 1e9
-    const cpu = runs.map((r, i) => cpuSeconds(r.proc.pid) - (cpuBefore[i] as number))
+    // Several runs: the machine is shared, so report the median run and every run.
+    const samples: Array<{ overlay: Iperf; cpu: number[]; wall: number }> = []
+    for (let i = 0; i < RUNS; i++) {
+      const cpuBefore = runs.map((r) => cpuSeconds(r.proc.pid))
+      const t0 = process.hrtime.bigint()
+      const overlay = await iperf(bed, pods[1]!.netns, pods[0]!.netns, pods[1]!.ip)
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9
+      const cpu = runs.map((r, j) => cpuSeconds(r.proc.pid) - (cpuBefore[j] as number))
+      samples.push({ overlay, cpu, wall })
+      console.log(`  run ${i + 1}: ${overlay.gbits.toFixed(3)} Gbit/s, weftd CPU ${(cpu[0]! + cpu[1]!).toFixed(2)} s, retransmits ${overlay.retransmits}`)
+    }
+    const sorted = [...samples].sort((a, b) => a.overlay.gbits - b.overlay.gbits)
+    const { overlay, cpu, wall } = sorted[Math.floor(sorted.length / 2)]!
     const cpuTotal = cpu[0]! + cpu[1]!
     const cpuPerSecond = cpuTotal / overlay.seconds
     const cpuPerGbit = cpuTotal / (overlay.gbits * overlay.seconds)
@@ -87,6 +97,7 @@ async function main(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       seconds: SECONDS,
+      runs: samples.map((x) => ({ gbits: round(x.overlay.gbits), retransmits: x.overlay.retransmits, weftdCpuSeconds: x.cpu.map(round), cpuSecondsPerGbit: round((x.cpu[0]! + x.cpu[1]!) / (x.overlay.gbits * x.overlay.seconds)) })),
       cpus: cpus().length,
       loadAvg1m: loadavg()[0],
       underlayGbits: round(underlay.gbits),
@@ -104,7 +115,7 @@ async function main(): Promise<void> {
       counters,
       losses,
     }
-    console.log(`udp pod-to-pod: ${overlay.gbits.toFixed(3)} Gbit/s (${result.speedupVsFlannel}× flannel's ${flannelMid}), ${(100 * result.ratioToUnderlay).toFixed(1)}% of the underlay, retransmits ${overlay.retransmits}`)
+    console.log(`udp pod-to-pod (median of ${RUNS}): ${overlay.gbits.toFixed(3)} Gbit/s (${result.speedupVsFlannel}× flannel's ${flannelMid}), ${(100 * result.ratioToUnderlay).toFixed(1)}% of the underlay, retransmits ${overlay.retransmits}`)
     console.log(`weftd CPU: ${cpu.map((c) => c.toFixed(2)).join(' + ')} s over ${overlay.seconds.toFixed(1)} s = ${cpuPerSecond.toFixed(2)} CPU-s/s, ${cpuPerGbit.toFixed(2)} CPU-s per Gbit (flannel ≈ ${flannelCpuPerGbit.toFixed(2)})`)
     mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
     writeFileSync(new URL('./results/udp.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`)
