@@ -128,11 +128,12 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
   let tables: Array<{ mask: number; map: Map<number, WorkerPeer> }> = []
   let sources = new Set<number>()
   let generation = -1
-  const loadPeers = (): void => {
+  /** Applies the newest queued snapshot; false when none has arrived yet. */
+  const loadPeers = (): boolean => {
     let msg: { message: { peers: WorkerPeer[] } } | undefined
     let last: WorkerPeer[] | undefined
     while ((msg = receiveMessageOnPort(init.port))) last = msg.message.peers
-    if (!last) return
+    if (!last) return false
     const byPrefix = new Map<number, Map<number, WorkerPeer>>()
     const nextSources = new Set<number>()
     for (const peer of last) {
@@ -143,6 +144,7 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
     }
     tables = [...byPrefix.entries()].sort((a, b) => b[0] - a[0]).map(([prefix, map]) => ({ mask: prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0, map }))
     sources = nextSources
+    return true
   }
   const lookup = (dst: number): WorkerPeer | undefined => {
     for (let i = 0; i < tables.length; i++) {
@@ -226,7 +228,9 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
   for (;;) {
     if (Atomics.load(control, 0) !== 0) break
     const gen = Atomics.load(control, 1)
-    if (gen !== generation) { generation = gen; loadPeers() }
+    // The generation is bumped after the post, so a snapshot is normally queued by now; if not,
+    // keep the old generation and look again next time round.
+    if (gen !== generation && loadPeers()) generation = gen
     const ready = Number(poll(pfd, 3, 250))
     if (ready <= 0) continue
     // POLLERR/POLLHUP/POLLNVAL on the TUN (flannel0 deleted): polling again would spin.
