@@ -15,7 +15,14 @@
  *   on the main thread never competes with it on the event loop.
  * - Robustness (beyond flannel): datagrams from addresses that are not a peer's PublicIP, or
  *   addressed outside this host's subnet, and malformed packets are dropped and counted; the
- *   counters are logged periodically and at shutdown.
+ *   counters are logged periodically and at shutdown. A peer whose datagrams leave from an
+ *   address other than its PublicIP (its --public-ip is another local address, not NAT) is
+ *   therefore not heard; flannel would accept it.
+ * - Deliberate differences, each visible to operators: ICMP net unreachable is also sent for
+ *   ICMP echo (flannel skips all ICMP; weft skips only ICMP errors), and it actually arrives
+ *   (accept_local on flannel0; flannel's are dropped as martians). flannel0's txqueuelen is
+ *   4096, not 500: the TUN ring overflowing was the cause of every TCP retransmission in the
+ *   benchmark. IPv6 is off on flannel0. A deleted flannel0 is recreated.
  */
 import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
