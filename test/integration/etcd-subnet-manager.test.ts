@@ -186,3 +186,16 @@ test('compaction while the watch is away: re-listed as a snapshot that includes 
   assert.deepEqual(r.kind === 'snapshot' ? r.leases.map((l) => formatCidr(l.subnet!)) : r, ['10.10.2.0/24'])
   assert.equal(logger.find('watch revision compacted; re-listing leases').length, 1)
 })
+
+test('dual-stack lease: key with both subnets, IPv6 attrs stored as flannel writes them', { skip }, async () => {
+  const P = '/dual/network'
+  const json = '{"Network":"10.11.0.0/16","IPv6Network":"fd00:11::/48"}'
+  etcdctl('put', `${P}/config`, json)
+  const sm = manager(P)
+  const lease = await sm.acquireLease(testParseConfig(json), { publicIP: ip('10.0.0.5'), publicIPv6: ip('fd00::5'), backendType: 'host-gw' }, signal)
+  const key = `${formatCidr(lease.subnet!).replace('/', '-')}&${formatCidr(lease.ipv6Subnet!).replace('/', '-')}`
+  assert.match(key, /^10\.11\.\d+\.0-24&fd00:11:0:[0-9a-f]+::-64$/)
+  assert.equal(etcdctl('get', '--print-value-only', `${P}/subnets/${key}`), '{"PublicIP":"10.0.0.5","PublicIPv6":"fd00::5","BackendType":"host-gw"}\n')
+  const again = await manager(P).acquireLease(testParseConfig(json), { publicIP: ip('10.0.0.5'), publicIPv6: ip('fd00::5'), backendType: 'host-gw' }, signal)
+  assert.equal(formatCidr(again.ipv6Subnet!), formatCidr(lease.ipv6Subnet!))
+})
