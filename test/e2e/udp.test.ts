@@ -159,9 +159,24 @@ test('udp: flannel0, lease, ping matrix, TCP transfer, net unreachable, TTL in a
     const unreach = await p1.run(['ping', '-n', '-c1', '-W2', '10.5.250.9'], { allowFailure: true })
     assert.match(unreach.stdout, new RegExp(`From ${net1.replace(/\./g, '\\.')} icmp_seq=1 Destination Net Unreachable`), unreach.stdout)
 
-    // TCP transfer, checksum verified end to end.
-    const t = await transfer(p1, p3, 8 << 20)
-    assert.match(t.sent, /^8388608 [0-9a-f]{64}$/)
+    // TCP transfer, checksum verified end to end, while peers come and go (lease churn).
+    let transferring = true
+    let cycles = 0
+    const churn = (async () => {
+      for (let i = 0; transferring || i < 2; i++) {
+        const key = `/coreos.com/network/subnets/10.5.${200 + (i % 50)}.0-24`
+        await bed.etcdctl('put', key, JSON.stringify({ PublicIP: `10.200.0.${100 + (i % 50)}` }))
+        await bed.etcdctl('del', key)
+        if (transferring) cycles++
+      }
+    })()
+    const t = await transfer(p1, p3, 32 << 20)
+    transferring = false
+    await churn
+    assert.ok(cycles >= 1, 'at least one peer added and removed during the transfer')
+    await eventually('the churned peers came and went on h1', async () => (c.runs[0]!.proc.output().match(/subnet removed/g) ?? []).length >= 2, 5000)
+    ctx.diagnostic(`${cycles} peer add/remove cycles during the transfer`)
+    assert.match(t.sent, /^33554432 [0-9a-f]{64}$/)
     assert.equal(t.received, t.sent)
     ctx.diagnostic(`transfer ${t.sent}`)
 
