@@ -75,6 +75,8 @@ export class PeerReconciler {
   private readonly accepted = new SubnetIndex()
   /** Refused (or ignored) leases by key, with the reason last logged. */
   private readonly refused = new Map<string, Refusal>()
+  /** Last refusal reason logged per key, so a reason is logged once until the lease is accepted or gone. */
+  private readonly reported = new Map<string, string>()
   /** Entries of removed peers whose deletion failed, by entry key. */
   private readonly orphans = new Map<string, KernelEntry>()
   /** Per-pass budget of per-peer error lines, so 5,000 failing peers do not flood the log. */
@@ -133,6 +135,7 @@ export class PeerReconciler {
     }
     const gone = [...this.peers.values()].filter((p) => !present.has(leaseKey(p.lease, this.options.families) as string))
     for (const key of this.refused.keys()) if (!present.has(key)) this.refused.delete(key)
+    for (const key of this.reported.keys()) if (!present.has(key)) this.reported.delete(key)
     await this.removePeers(gone.map((p) => p.lease))
     await this.upsert(leases)
   }
@@ -172,6 +175,8 @@ export class PeerReconciler {
         work.push(this.refuse(key ?? describeLease(lease), lease, verdict.reason, verdict.ignored, true))
         continue
       }
+      // This version supersedes any refused one: never retry the old lease over it.
+      this.refused.delete(key as string)
       for (const net of subnetsOf(lease, this.options.families)) this.accepted.add(net, key as string)
       work.push(this.program(key as string, lease))
     }
@@ -204,7 +209,7 @@ export class PeerReconciler {
       const result = await applyOrdered(this.kernel, peer.installed, entries, (k) => this.isShared(k, key))
       peer.installed = result.installed
       peer.state = 'ok'
-      if (this.refused.delete(key)) this.log.info('lease accepted', { lease: describeLease(peer.lease) })
+      if (this.reported.delete(key)) this.log.info('lease accepted', { lease: describeLease(peer.lease) })
       for (const err of result.errors) this.log.warn('failed to delete a stale entry', { peer: key }, err)
     } catch (err) {
       peer.installed = err instanceof ApplyFailure ? err.installed : peer.installed
@@ -222,9 +227,9 @@ export class PeerReconciler {
   }
 
   private async refuse(key: string, lease: Lease, reason: string, ignored: boolean, byCheck = false): Promise<void> {
-    const before = this.refused.get(key)
     this.refused.set(key, { lease, reason, ignored, byCheck })
-    if (before?.reason !== reason) {
+    if (this.reported.get(key) !== reason) {
+      this.reported.set(key, reason)
       const fields = { lease: describeLease(lease), reason }
       if (ignored) this.log.warn(`ignoring non-${this.options.backendType} subnet`, fields)
       else this.log.warn('refusing lease', fields)
@@ -245,6 +250,7 @@ export class PeerReconciler {
       const key = leaseKey(lease, this.options.families)
       if (key === undefined) continue
       this.refused.delete(key)
+      this.reported.delete(key)
       const peer = this.peers.get(key)
       if (!peer) continue
       this.log.info('subnet removed', { lease: describeLease(peer.lease) })
@@ -266,10 +272,16 @@ export class PeerReconciler {
     for (const e of result.left) this.orphans.set(entryKey(e), e)
   }
 
-  /** Deletes leftovers of removed peers, unless a peer has since claimed the same object. */
+  /**
+   * Deletes leftovers of removed peers, unless a peer has since installed the same object. A
+   * delete names the old gateway/MAC, so it cannot remove a newer version of the object.
+   */
   private async deleteOrphans(): Promise<void> {
     const work = [...this.orphans].map(async ([key, entry]) => {
-      if (this.owners.has(key)) return void this.orphans.delete(key)
+      // Replaced by a peer that installed the same object since: not an orphan any more.
+      const owner = this.owners.get(key)
+      const peer = owner === undefined ? undefined : this.peers.get(owner)
+      if (peer?.installed.some((e) => entryKey(e) === key)) return void this.orphans.delete(key)
       try {
         await removeEntry(this.kernel, entry)
         this.orphans.delete(key)
