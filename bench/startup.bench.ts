@@ -15,7 +15,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
-const WEFTD = join(REPO, 'bin', 'weftd')
+// WEFT_BENCH_WEFTD: another entry point to measure (e.g. a wrapper that samples memory).
+const WEFTD = process.env.WEFT_BENCH_WEFTD ?? join(REPO, 'bin', 'weftd')
 const RUNS = 7
 /** Every process this bench starts, killed when it exits for any reason. */
 const live = new Set<ChildProcess>()

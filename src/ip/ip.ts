@@ -43,6 +43,8 @@ function parseIp6(text: string): IpAddr | undefined {
   let body = text
   const lastColon = text.lastIndexOf(':')
   if (text.includes('.')) {
+    // An embedded dotted quad only ends an IPv6 text (::ffff:1.2.3.4); never recurse into IPv6.
+    if (lastColon < 0 || !V4.test(text.slice(lastColon + 1))) return undefined
     const v4 = parseIp(text.slice(lastColon + 1))
     if (!v4 || v4.family !== 4) return undefined
     tail = [v4.value >> 16n, v4.value & 0xffffn]
