@@ -53,11 +53,16 @@ async function registerVxlan(options: VxlanOptions, deps: BackendDeps, config: N
     if (!local) {
       throw new WeftError('BACKEND_UNSUPPORTED', `vxlan: no ${familyName(family)} public address on ${extIface.name} for ${deviceName(family, options.vni)}`)
     }
+    const name = deviceName(family, options.vni)
+    // Linux link names hold 15 characters (IFNAMSIZ − 1); flannel just fails at creation.
+    if (name.length > 15) {
+      throw new ConfigError('Backend.VNI', `the device name ${name} is longer than the 15 characters Linux allows; use a VNI below ${family === 6 ? 10_000 : 10_000_000}`)
+    }
     const mtu = underlay - vxlanOverhead(family)
     if (mtu < (family === 6 ? 1280 : 68)) {
       throw new ConfigError('Backend.MTU', `the underlay MTU ${underlay} leaves ${mtu} for ${familyName(family)} pods, below the ${family === 6 ? 1280 : 68} minimum`)
     }
-    return { family, name: deviceName(family, options.vni), vni: options.vni, port: options.port, gbp: options.gbp, learning: options.learning, local, parentIndex: extIface.index, mtu }
+    return { family, name, vni: options.vni, port: options.port, gbp: options.gbp, learning: options.learning, local, parentIndex: extIface.index, mtu }
   })
 
   // Listing the store costs (thousands of leases): only when a device has to be created.

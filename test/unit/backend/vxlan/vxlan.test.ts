@@ -339,3 +339,14 @@ test('vxlan lists the store for a previous MAC only when it has to create a devi
   const second = await setup({}, first)
   assert.equal(second.sm.watchCalls, 0, 'compatible device reused: no listing')
 })
+
+test('vxlan refuses a VNI whose device name would exceed 15 characters', async () => {
+  const h = await host({ v4: '192.168.1.2/24', v6: 'fd00:1::2/64' })
+  const sm = new FakeSubnetManager({ subnet: '10.5.1.0/24', ipv6Subnet: 'fd10:0:0:1::/64' })
+  const backend = vxlan({ ...defaults, vni: 10_000 }, { subnetManager: sm, extIface: h.extIface, kernel: h.kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  await assert.rejects(backend.registerNetwork(config({ v4: '10.5.0.0/16', v6: 'fd10::/48', type: 'vxlan' }), new AbortController().signal),
+    /Backend\.VNI: the device name flannel-v6\.10000 is longer than the 15 characters Linux allows; use a VNI below 10000/)
+  const v4only = vxlan({ ...defaults, vni: 10_000 }, { subnetManager: sm, extIface: h.extIface, kernel: h.kernel, logger: new MemoryLogger(), clock: new FakeClock() })
+  await v4only.registerNetwork(config({ type: 'vxlan' }), new AbortController().signal)
+  assert.ok(await h.kernel.getLink('flannel.10000'))
+})
