@@ -26,13 +26,18 @@ export const COUNTER = {
   rxPackets: 2,
   rxBytes: 3,
   icmpSent: 4,
-  /** Drops start here: index = dropBase + DropReason code. */
+  /** Drops start here: index = dropBase + DropReason code (1..9). */
   dropBase: 4,
+  /** Messages sent with more than one segment (UDP GSO). */
+  gsoMessages: 14,
+  /** Datagrams received coalesced (UDP GRO). */
+  groDatagrams: 15,
   size: 16,
 } as const
 
 /** Control slots in the shared Int32Array. */
-export const CONTROL = { stop: 0, generation: 1, size: 2 } as const
+/** `gsoOff`: set by the worker when UDP GSO failed and it fell back to one datagram per message. */
+export const CONTROL = { stop: 0, generation: 1, gsoOff: 2, size: 3 } as const
 
 /** A peer as the worker sees it: host-order numbers. */
 export interface WorkerPeer {
@@ -54,6 +59,10 @@ export interface WorkerInit {
   readonly localPrefix: number
   readonly slotSize: number
   readonly batch: number
+  /** Coalesce same-size packets to one peer into one UDP_SEGMENT send (Linux ≥ 4.18). */
+  readonly gso: boolean
+  /** Receive coalesced datagrams (UDP_GRO, Linux ≥ 5.0) and split them back into packets. */
+  readonly gro: boolean
   readonly control: SharedArrayBuffer
   readonly counters: SharedArrayBuffer
   readonly port: MessagePort
@@ -91,7 +100,7 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
 
   // Packet memory and the msghdr arrays pointing into it (x86-64/arm64 layouts).
   const MSG = 64
-  const makeRing = (): { slots: Buffer[]; msgs: Buffer; names: Buffer; iovs: Buffer } => {
+  const makeRing = (S: number): { slots: Buffer[]; msgs: Buffer; names: Buffer; iovs: Buffer; nameAt: bigint[]; iovAt: bigint[]; ctrl: Buffer; ctrlAt: bigint[] } => {
     const data = Buffer.alloc(B * S)
     const msgs = Buffer.alloc(B * MSG)
     const names = Buffer.alloc(B * 16)
@@ -100,7 +109,19 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
     const namesAt = BigInt(koffi.address(names))
     const iovsAt = BigInt(koffi.address(iovs))
     const slots: Buffer[] = []
+    // One cmsg per message: UDP_SEGMENT (SOL_UDP 17, type 103) with a u16 segment size.
+    const ctrl = Buffer.alloc(B * 24)
+    const ctrlBase = BigInt(koffi.address(ctrl))
+    const nameAt: bigint[] = []
+    const iovAt: bigint[] = []
+    const ctrlAt: bigint[] = []
     for (let i = 0; i < B; i++) {
+      nameAt.push(namesAt + BigInt(i * 16))
+      iovAt.push(iovsAt + BigInt(i * 16))
+      ctrlAt.push(ctrlBase + BigInt(i * 24))
+      ctrl.writeBigUInt64LE(18n, i * 24)
+      ctrl.writeInt32LE(17, i * 24 + 8)
+      ctrl.writeInt32LE(103, i * 24 + 12)
       slots.push(data.subarray(i * S, (i + 1) * S))
       iovs.writeBigUInt64LE(dataAt + BigInt(i * S), i * 16)
       iovs.writeUInt32LE(S, i * 16 + 8)
@@ -110,10 +131,21 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
       msgs.writeUInt32LE(1, i * MSG + 24)
       names.writeUInt16LE(2, i * 16) // AF_INET
     }
-    return { slots, msgs, names, iovs }
+    return { slots, msgs, names, iovs, nameAt, iovAt, ctrl, ctrlAt }
   }
-  const tx = makeRing()
-  const rx = makeRing()
+  const setsockopt = lib.func('int setsockopt(int, int, int, void *, int)')
+  const one = Buffer.alloc(4)
+  one.writeInt32LE(1)
+  // UDP_GRO (SOL_UDP 17, 104): the kernel may hand us up to 64 KiB of same-size datagrams at once.
+  const gro = init.gro && Number(setsockopt(udpFd, 17, 104, one, 4)) === 0
+  const tx = makeRing(S)
+  const rx = makeRing(gro ? 65536 : S)
+  if (gro) {
+    for (let i = 0; i < B; i++) {
+      rx.msgs.writeBigUInt64LE(rx.ctrlAt[i] as bigint, i * MSG + 32)
+      rx.msgs.writeUInt32LE(24, i * MSG + 40)
+    }
+  }
   const icmp = Buffer.alloc(128)
   const pfd = Buffer.alloc(24)
   pfd.writeInt32LE(tunFd, 0)
@@ -155,6 +187,64 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
     return undefined
   }
 
+  let gso = init.gso
+  const txPeer: Array<WorkerPeer | undefined> = new Array(B).fill(undefined)
+  const txLen = new Int32Array(B)
+  const groupFirst = new Int32Array(B)
+  const groupSize = new Int32Array(B)
+
+  /**
+   * Lays out msgs[0..m) over slots [0, n): with GSO, a run of packets to one peer with one
+   * length (plus an optional shorter last one) becomes one message whose iovecs the kernel
+   * cuts back into one datagram per packet, so the wire is unchanged.
+   */
+  const layout = (n: number): number => {
+    let m = 0
+    for (let i = 0; i < n;) {
+      const len0 = txLen[i] as number
+      const p0 = txPeer[i]
+      let k = 1
+      if (gso) {
+        const maxSeg = Math.min(64, Math.floor(65000 / len0))
+        while (i + k < n && k < maxSeg && txPeer[i + k] === p0 && txLen[i + k] === len0) k++
+        if (k > 1 && i + k < n && k < maxSeg && txPeer[i + k] === p0 && (txLen[i + k] as number) < len0) k++
+      }
+      const mo = m * MSG
+      const msgs = tx.msgs
+      msgs.writeBigUInt64LE(tx.nameAt[i] as bigint, mo)
+      msgs.writeBigUInt64LE(tx.iovAt[i] as bigint, mo + 16)
+      msgs.writeUInt32LE(k, mo + 24)
+      if (k > 1) {
+        inc(14, 1)
+        msgs.writeBigUInt64LE(tx.ctrlAt[m] as bigint, mo + 32)
+        msgs.writeUInt32LE(24, mo + 40)
+        tx.ctrl.writeUInt16LE(len0, m * 24 + 16)
+      } else {
+        msgs.writeUInt32LE(0, mo + 40)
+      }
+      groupFirst[m] = i
+      groupSize[m] = k
+      m++
+      i += k
+    }
+    return m
+  }
+
+  /** Lays out plain messages for slots [from, n) after GSO was turned off mid-batch. */
+  const relayout = (from: number, n: number): number => {
+    let m = 0
+    for (let i = from; i < n; i++, m++) {
+      const mo = m * MSG
+      tx.msgs.writeBigUInt64LE(tx.nameAt[i] as bigint, mo)
+      tx.msgs.writeBigUInt64LE(tx.iovAt[i] as bigint, mo + 16)
+      tx.msgs.writeUInt32LE(1, mo + 24)
+      tx.msgs.writeUInt32LE(0, mo + 40)
+      groupFirst[m] = i
+      groupSize[m] = 1
+    }
+    return m
+  }
+
   const tunToUdp = (): number => {
     let n = 0
     let reads = 0
@@ -176,6 +266,8 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
       }
       if (!decrementTtl(buf)) { inc(DROP + 5, 1); continue }
       tx.iovs.writeUInt32LE(len, n * 16 + 8)
+      txLen[n] = len
+      txPeer[n] = peer
       const o = n * 16
       const names = tx.names
       names[o + 2] = peer.port >>> 8
@@ -188,13 +280,24 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
       inc(1, len)
       n++
     }
+    if (n === 0) return reads
+    let m = layout(n)
     let sent = 0
-    while (sent < n) {
-      const r = Number(sendmmsg(udpFd, sent === 0 ? tx.msgs : tx.msgs.subarray(sent * MSG), n - sent, 0))
+    while (sent < m) {
+      const r = Number(sendmmsg(udpFd, sent === 0 ? tx.msgs : tx.msgs.subarray(sent * MSG), m - sent, 0))
+      if (r <= 0 && gso && (groupSize[sent] as number) > 1) {
+        // No UDP GSO on this path (old kernel, no checksum offload): one datagram per message.
+        gso = false
+        control[2] = 1
+        m = relayout(groupFirst[sent] as number, n)
+        sent = 0
+        continue
+      }
       if (r <= 0) {
         // Count what did not leave as I/O drops, and take it back out of the sent totals.
-        for (let i = sent; i < n; i++) { inc(0, -1); inc(1, -(tx.iovs.readUInt32LE(i * 16 + 8))) }
-        inc(DROP + 9, n - sent)
+        for (let g = sent; g < m; g++) {
+          for (let i = groupFirst[g] as number, e = i + (groupSize[g] as number); i < e; i++) { inc(0, -1); inc(1, -(txLen[i] as number)); inc(DROP + 9, 1) }
+        }
         break
       }
       sent += r
@@ -207,23 +310,39 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
     if (r <= 0) return 0
     const names = rx.names
     for (let i = 0; i < r; i++) {
+      const mo = i * MSG
+      // With UDP_GRO: the segment size, when the kernel coalesced (cmsg SOL_UDP/UDP_GRO).
+      let seg = 0
+      if (gro) {
+        if (rx.msgs.readUInt32LE(mo + 40) >= 20 && rx.ctrl.readInt32LE(i * 24 + 8) === 17 && rx.ctrl.readInt32LE(i * 24 + 12) === 104) seg = rx.ctrl.readInt32LE(i * 24 + 16)
+        rx.msgs.writeUInt32LE(24, mo + 40)
+      }
       const o = i * 16
       const src = ((names[o + 4] as number) << 24 | (names[o + 5] as number) << 16 | (names[o + 6] as number) << 8 | (names[o + 7] as number)) >>> 0
       if (!sources.has(src)) { inc(DROP + 7, 1); continue }
-      const buf = rx.slots[i] as Buffer
-      const len = rx.msgs.readUInt32LE(i * MSG + 56)
+      const slot = rx.slots[i] as Buffer
+      const total = rx.msgs.readUInt32LE(mo + 56)
       // MSG_TRUNC: the datagram was longer than a slot.
-      if ((rx.msgs.readInt32LE(i * MSG + 48) & 0x20) !== 0) { inc(DROP + 4, 1); continue }
-      const bad = checkIpv4(buf, len)
-      if (bad !== 0) { inc(DROP + bad, 1); continue }
-      if (((ipv4Dst(buf) & localMask) >>> 0) !== localNet) { inc(DROP + 8, 1); continue }
-      if (!decrementTtl(buf)) { inc(DROP + 5, 1); continue }
-      if (Number(write(tunFd, buf, len)) !== len) { inc(DROP + 9, 1); continue }
-      inc(2, 1)
-      inc(3, len)
+      if ((rx.msgs.readInt32LE(mo + 48) & 0x20) !== 0) { inc(DROP + 4, 1); continue }
+      if (seg <= 0 || seg >= total) { deliver(slot, total); continue }
+      // Coalesced: every segment but the last is `seg` bytes, each one whole IPv4 packet.
+      inc(15, 1)
+      for (let off = 0; off < total; off += seg) deliver(slot.subarray(off, Math.min(total, off + seg)), Math.min(seg, total - off))
     }
     return r
   }
+
+  /** One packet from a peer: validate, decrement TTL, write to the TUN. */
+  const deliver = (buf: Buffer, len: number): void => {
+    const bad = checkIpv4(buf, len)
+    if (bad !== 0) { inc(DROP + bad, 1); return }
+    if (((ipv4Dst(buf) & localMask) >>> 0) !== localNet) { inc(DROP + 8, 1); return }
+    if (!decrementTtl(buf)) { inc(DROP + 5, 1); return }
+    if (Number(write(tunFd, buf, len)) !== len) { inc(DROP + 9, 1); return }
+    inc(2, 1)
+    inc(3, len)
+  }
+
 
   for (;;) {
     if (Atomics.load(control, 0) !== 0) break

@@ -5,6 +5,7 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { createRequire } from 'node:module'
+import { release } from 'node:os'
 import { COUNTER, CONTROL, workerSource, type WorkerInit, type WorkerPeer } from './data-path-worker.ts'
 import { DropReason, type DropReasonName } from './packet.ts'
 import { closeFd, openEventFd, signalEventFd } from '../../kernel/linux/udp-io.ts'
@@ -16,6 +17,9 @@ export interface UdpCounters {
   readonly rxPackets: number
   readonly rxBytes: number
   readonly icmpSent: number
+  /** Sends that carried several packets (UDP GSO) and receives that did (UDP GRO). */
+  readonly gsoMessages: number
+  readonly groDatagrams: number
   readonly drops: Readonly<Record<DropReasonName, number>>
 }
 
@@ -30,6 +34,10 @@ export interface DataPathOptions {
   readonly mtu: number
   /** Packets per batch (default 64). */
   readonly batch?: number
+  /** UDP GSO on send (default: when the kernel is 4.18 or newer; the worker falls back by itself). */
+  readonly gso?: boolean
+  /** UDP GRO on receive (default: when the kernel is 5.0 or newer and the option is accepted). */
+  readonly gro?: boolean
 }
 
 /** The running worker. */
@@ -56,6 +64,8 @@ export class UdpDataPath {
       localPrefix: options.localPrefix,
       slotSize: Math.max(2048, (options.mtu + 64 + 63) & ~63),
       batch: options.batch ?? 64,
+      gso: options.gso ?? kernelAtLeast(release(), 4, 18),
+      gro: options.gro ?? kernelAtLeast(release(), 5, 0),
       control: this.control,
       counters: this.counterBuf,
       port: channel.port2,
@@ -70,6 +80,11 @@ export class UdpDataPath {
   /** Settles with the worker's exit code when it exits (after stop(), or when it died). */
   get done(): Promise<number> {
     return this.exited
+  }
+
+  /** True once the worker found UDP GSO unusable and sends one datagram per message. */
+  get gsoOff(): boolean {
+    return Atomics.load(new Int32Array(this.control), CONTROL.gsoOff) !== 0
   }
 
   /** The worker's uncaught error, if it died. */
@@ -95,6 +110,8 @@ export class UdpDataPath {
       rxPackets: c[COUNTER.rxPackets] as number,
       rxBytes: c[COUNTER.rxBytes] as number,
       icmpSent: c[COUNTER.icmpSent] as number,
+      gsoMessages: c[COUNTER.gsoMessages] as number,
+      groDatagrams: c[COUNTER.groDatagrams] as number,
       drops,
     }
   }
@@ -111,6 +128,14 @@ export class UdpDataPath {
   }
 }
 
+/** Whether a `uname -r` string is at least major.minor. */
+export function kernelAtLeast(uname: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(uname)
+  if (!m) return false
+  const [a, b] = [Number(m[1]), Number(m[2])]
+  return a > major || (a === major && b >= minor)
+}
+
 /** What UdpNetwork needs of a data path (tests substitute a fake). */
 export type DataPathHandle = Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' | 'error' | 'done'>
 
@@ -118,14 +143,17 @@ export type DataPathHandle = Pick<UdpDataPath, 'setPeers' | 'counters' | 'stop' 
 export function addCounters(a: UdpCounters, b: UdpCounters): UdpCounters {
   const drops = { ...a.drops }
   for (const [k, v] of Object.entries(b.drops)) drops[k as DropReasonName] += v
-  return { txPackets: a.txPackets + b.txPackets, txBytes: a.txBytes + b.txBytes, rxPackets: a.rxPackets + b.rxPackets, rxBytes: a.rxBytes + b.rxBytes, icmpSent: a.icmpSent + b.icmpSent, drops }
+  return {
+    txPackets: a.txPackets + b.txPackets, txBytes: a.txBytes + b.txBytes, rxPackets: a.rxPackets + b.rxPackets, rxBytes: a.rxBytes + b.rxBytes,
+    icmpSent: a.icmpSent + b.icmpSent, gsoMessages: a.gsoMessages + b.gsoMessages, groDatagrams: a.groDatagrams + b.groDatagrams, drops,
+  }
 }
 
 /** All-zero counters. */
 export function zeroCounters(): UdpCounters {
   const drops = {} as Record<DropReasonName, number>
   for (const name of Object.keys(DropReason)) drops[name as DropReasonName] = 0
-  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0, drops }
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0, gsoMessages: 0, groDatagrams: 0, drops }
 }
 
 /** Total drops of a counter set. */
@@ -136,6 +164,8 @@ export function totalDrops(c: UdpCounters): number {
 /** Flat log fields: non-zero drops only, so the periodic line stays short. */
 export function counterFields(c: UdpCounters): Record<string, number> {
   const out: Record<string, number> = { txPackets: c.txPackets, txBytes: c.txBytes, rxPackets: c.rxPackets, rxBytes: c.rxBytes, icmpSent: c.icmpSent }
+  if (c.gsoMessages > 0) out.gsoMessages = c.gsoMessages
+  if (c.groDatagrams > 0) out.groDatagrams = c.groDatagrams
   for (const [name, n] of Object.entries(c.drops)) if (n > 0) out[`drop_${name}`] = n
   return out
 }

@@ -60,7 +60,7 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-test('worker: TUN → peer with TTL−1, net unreachable, peer → TUN, every drop counted', { timeout: 20_000 }, async () => {
+for (const gso of [true, false]) test(`worker (${gso ? "UDP GSO + GRO" : "one datagram per message"}): TUN → peer with TTL−1, net unreachable, peer → TUN, every drop counted`, { timeout: 20_000 }, async () => {
   const [tun, tunPeer] = tunPair()
   let port = 0
   let udpFd = -1
@@ -73,7 +73,7 @@ test('worker: TUN → peer with TTL−1, net unreachable, peer → TUN, every dr
   const stranger = await bindSocket('127.0.0.3', 0)
   const got: Buffer[] = []
   peer.on('message', (m, rinfo) => { if (rinfo.port === port) got.push(m) })
-  const dp = new UdpDataPath({ tunFd: tun, udpFd, tunAddr: 0x0a050100, localNet: 0x0a050100, localPrefix: 24, mtu: 1472, batch: 8 })
+  const dp = new UdpDataPath({ tunFd: tun, udpFd, tunAddr: 0x0a050100, localNet: 0x0a050100, localPrefix: 24, mtu: 1472, batch: 8, gso, gro: gso })
   try {
     dp.setPeers([{ net: 0x0a050200, prefix: 24, ip: 0x7f000002, port }])
     await new Promise((r) => setTimeout(r, 100))
@@ -92,6 +92,8 @@ test('worker: TUN → peer with TTL−1, net unreachable, peer → TUN, every dr
     for (let i = 0; i < 50; i++) { const p = packet([10, 5, 2, 8], 64, [10, 5, 1, 5], 100); p[30] = i; send(tunPeer, p, p.length, 0) }
     await until(() => got.length === 51)
     assert.deepEqual(got.slice(1).map((m) => m[30]), [...Array(50).keys()])
+    assert.deepEqual(new Set(got.slice(1).map((m) => m.length)), new Set([120]), 'one datagram per packet, GSO or not')
+    assert.equal(dp.gsoOff, false, gso ? 'GSO works on loopback' : 'GSO not in use')
 
     // No peer for the destination: ICMP net unreachable back into the TUN, from flannel0's address.
     const lost = packet([10, 5, 9, 9])
@@ -172,3 +174,62 @@ test('worker: a failed TUN fd (hang-up) ends the worker with an error instead of
     closeFd(tun)
   }
 })
+
+test('two workers over loopback: a burst through UDP GSO and GRO arrives whole, in order, TTL −2', { timeout: 20_000 }, async () => {
+  // SOCK_SEQPACKET: datagram queues of AF_UNIX are capped at 10 packets (max_dgram_qlen).
+  const [tunA, tunAPeer] = tunPair(5)
+  const [tunB, tunBPeer] = tunPair(5)
+  let port = 0
+  let fdA = -1
+  let fdB = -1
+  for (let i = 0; i < 20 && fdB < 0; i++) {
+    port = 20000 + Math.floor(Math.random() * 40000)
+    try {
+      fdA = openUdpSocket(Uint8Array.from([127, 0, 0, 1]), port, 4 << 20)
+      fdB = openUdpSocket(Uint8Array.from([127, 0, 0, 2]), port, 4 << 20)
+    } catch {
+      if (fdA >= 0) closeFd(fdA)
+      fdA = -1
+    }
+  }
+  const a = new UdpDataPath({ tunFd: tunA, udpFd: fdA, tunAddr: 0x0a050100, localNet: 0x0a050100, localPrefix: 24, mtu: 1472, gso: true, gro: true })
+  const b = new UdpDataPath({ tunFd: tunB, udpFd: fdB, tunAddr: 0x0a050200, localNet: 0x0a050200, localPrefix: 24, mtu: 1472, gso: true, gro: true })
+  try {
+    a.setPeers([{ net: 0x0a050200, prefix: 24, ip: 0x7f000002, port }])
+    b.setPeers([{ net: 0x0a050100, prefix: 24, ip: 0x7f000001, port }])
+    await new Promise((r) => setTimeout(r, 100))
+    // Bursts of 40: big enough to coalesce, small enough for the AF_UNIX stand-in's buffers.
+    const N = 200
+    const ids: number[] = []
+    for (let burst = 0; burst < N / 40; burst++) {
+      for (let i = burst * 40; i < (burst + 1) * 40; i++) {
+        const p = packet([10, 5, 2, 9], 64, [10, 5, 1, 5], 1380)
+        p.writeUInt16BE(i, 4) // IP id = sequence
+        p.writeUInt16BE(0, 10)
+        p.writeUInt16BE(inetChecksum(p, 0, 20), 10)
+        assert.equal(Number(send(tunAPeer, p, p.length, 0)), p.length)
+      }
+      while (ids.length < (burst + 1) * 40) {
+        const got = await readTun(tunBPeer).catch((err: Error) => { throw new Error(`${err.message} after ${ids.length}: a ${JSON.stringify(a.counters())} b ${JSON.stringify(b.counters())}`) })
+        assert.equal(got.length, 1400)
+        assert.equal(got[8], 62)
+        assert.equal(inetChecksum(got, 0, 20), 0)
+        ids.push(got.readUInt16BE(4))
+      }
+    }
+    assert.deepEqual(ids, [...Array(N).keys()])
+    assert.equal(a.gsoOff, false)
+    assert.ok(a.counters().gsoMessages > 0, `sends coalesced: ${a.counters().gsoMessages}`)
+    assert.ok(b.counters().groDatagrams > 0, `receives coalesced: ${b.counters().groDatagrams}`)
+    assert.equal(b.counters().rxPackets, N)
+    assert.equal(totalDropsOf(b), 0)
+  } finally {
+    await a.stop()
+    await b.stop()
+    for (const fd of [fdA, fdB, tunA, tunAPeer, tunB, tunBPeer]) closeFd(fd)
+  }
+})
+
+function totalDropsOf(dp: UdpDataPath): number {
+  return Object.values(dp.counters().drops).reduce((x, y) => x + y, 0)
+}

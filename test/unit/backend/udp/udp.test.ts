@@ -18,7 +18,7 @@ class FakeDataPath {
   tables: WorkerPeer[][] = []
   stopped = false
   error: Error | undefined = undefined
-  c: UdpCounters = { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0, drops: { short: 0, notIpv4: 0, badIhl: 0, badLength: 0, ttl: 0, noRoute: 0, unknownSource: 0, notLocal: 0, ioError: 0 } }
+  c: UdpCounters = { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, icmpSent: 0, gsoMessages: 0, groDatagrams: 0, drops: { short: 0, notIpv4: 0, badIhl: 0, badLength: 0, ttl: 0, noRoute: 0, unknownSource: 0, notLocal: 0, ioError: 0 } }
   private exit: (code: number) => void = () => {}
   readonly done = new Promise<number>((resolve) => { this.exit = resolve })
   constructor(readonly options: DataPathOptions) {}
