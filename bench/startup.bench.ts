@@ -69,7 +69,7 @@ async function inner(): Promise<void> {
       const routes = spawnSync('ip', ['-4', 'route', 'show', 'dev', 'flannel.1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('onlink')).length
       if (routes >= PEERS) { programmedMs = performance.now() - t0; break }
     }
-    await sleep(2000)
+    await sleep(Number(process.env.WEFT_BENCH_SETTLE_MS ?? 20_000))
     const rssPeers = rss(proc.pid!)
     await stop(proc)
 

@@ -17,6 +17,7 @@ import { openEtcdRegistry } from './store.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import { VERSION } from './version.ts'
+import { startHeapTrim } from '../daemon/heap-trim.ts'
 import { formatIp, type IpAddr } from '../ip/ip.ts'
 
 /** Error codes that mean "fix your flags or config" (exit 2) rather than a runtime failure (exit 1). */
@@ -58,6 +59,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
       parseConfig: configParser(logger),
       previousSubnet: { ipv4: previous.ipv4Subnet, ipv6: previous.ipv6Subnet },
     })
+    startHeapTrim(5000, signal)
     if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
     const { LinuxKernel } = await import('../kernel/linux/linux-kernel.ts')
     kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })

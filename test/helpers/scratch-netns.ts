@@ -40,6 +40,9 @@ export function createScratchNetns(tag = 'k'): ScratchNetns {
   const name = `wt${process.pid.toString(36)}${tag}${(counter++).toString(36)}`
   execFileSync('ip', ['netns', 'add', name], { stdio: 'pipe' })
   live.add(name)
+  // No duplicate address detection: a tentative IPv6 address drops the first packets for 1-2 s,
+  // longer on a loaded machine, which made IPv6 data-path tests flaky.
+  execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'], { stdio: 'ignore' })
   const exec = (cmd: string, args: readonly string[]): string =>
     execFileSync('ip', ['netns', 'exec', name, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   return {
