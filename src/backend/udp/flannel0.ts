@@ -38,10 +38,10 @@ export class Flannel0 {
       if (spec.requireRealFd && !((tun.fds[0] ?? -1) >= 0)) {
         throw new WeftError('BACKEND_UNSUPPORTED', `udp backend needs a real TUN device; ${TUN_NAME} has no file descriptor on this kernel`)
       }
+      // IPv4-only device: no link-local address, so no router solicitations to drop (before up).
+      await kernel.setSysctl(`net/ipv6/conf/${TUN_NAME}/disable_ipv6`, '1').catch(() => {})
       await kernel.replaceAddr({ index: tun.index, ip: spec.address, prefix: 32 })
       await kernel.setLink(tun.index, { mtu: spec.mtu, up: true })
-      // IPv4-only device: no link-local address, so no router solicitations to drop.
-      await kernel.setSysctl(`net/ipv6/conf/${TUN_NAME}/disable_ipv6`, '1').catch(() => {})
       // Our ICMP net-unreachable replies come from flannel0's own address; without accept_local
       // the kernel drops them as martians (flannel's never arrive).
       await kernel.setSysctl(`net/ipv4/conf/${TUN_NAME}/accept_local`, '1').catch((err: unknown) => this.log.warn('accept_local not set; ICMP net unreachable will not reach senders', { device: TUN_NAME }, err))
