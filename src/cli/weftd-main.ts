@@ -105,8 +105,10 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
       const families = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
       await checkBrNetfilter((path) => kernel.getSysctl(path), families, config.enableNFTables, logger)
     },
-    trafficRules: async (config, lease, signal) => {
-      const { startTrafficRules } = await import('../firewall/traffic-manager.ts')
+    trafficRules: async (config, leaseReady, signal) => {
+      const { prepareFirewall, startTrafficRules } = await import('../firewall/traffic-manager.ts')
+      const prepared = prepareFirewall({ config, logger })
+      const lease = await leaseReady
       await startTrafficRules({
         options: {
           ipMasq: options.ipMasq,
@@ -115,7 +117,7 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
           blackholeRoute: options.ipBlackholeRoute,
           resyncSeconds: options.iptablesResync,
         },
-        config, lease, previous, kernel, logger, clock: systemClock,
+        config, lease, previous, kernel, logger, clock: systemClock, prepared,
       }, signal)
       // The resync loop runs in the background until the signal aborts.
       return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }

@@ -44,7 +44,7 @@ export interface DaemonParts {
   /** Pre-flight checks that may warn or refuse (br_netfilter); optional. */
   readonly preflight?: (config: NetworkConfig) => Promise<void>
   /** Masquerade/forward rules, blackhole route: resolves once applied, keeps resyncing until abort. */
-  readonly trafficRules?: (config: NetworkConfig, lease: Lease, signal: AbortSignal) => Promise<{ running: Promise<void> }>
+  readonly trafficRules?: (config: NetworkConfig, lease: Promise<Lease>, signal: AbortSignal) => Promise<{ running: Promise<void> }>
   /** Called once subnet.env is written (readiness). */
   readonly onReady?: () => void
 }
@@ -59,16 +59,29 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
   await parts.preflight?.(config)
   const extIface = await parts.selectInterface(families)
 
-  const network = await registerNetwork(config, extIface, parts, signal)
-  const lease = network.lease
-  log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu })
-
   const inner = new AbortController()
   const stopInner = (): void => inner.abort(signal.reason)
   signal.addEventListener('abort', stopInner, { once: true })
   const tasks: Promise<unknown>[] = []
+  // Traffic rules start with the config (tool detection spawns processes) and wait for the lease.
+  let resolveLease!: (lease: Lease) => void
+  let rejectLease!: (err: unknown) => void
+  const leaseReady = new Promise<Lease>((resolve, reject) => { resolveLease = resolve; rejectLease = reject })
+  leaseReady.catch(() => {})
+  const rulesReady = parts.trafficRules?.(config, leaseReady, inner.signal)
+  rulesReady?.catch(() => {})
   try {
-    const rules = await parts.trafficRules?.(config, lease, inner.signal)
+    let network: Network
+    try {
+      network = await registerNetwork(config, extIface, parts, signal)
+    } catch (err) {
+      rejectLease(err)
+      throw err
+    }
+    const lease = network.lease
+    resolveLease(lease)
+    log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu })
+    const rules = await rulesReady
     if (rules) tasks.push(rules.running)
     try {
       await parts.writeSubnetEnv({ config, lease, mtu: network.mtu, ipMasq: settings.ipMasq })

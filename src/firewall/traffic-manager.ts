@@ -75,7 +75,7 @@ export function buildIntents(
 }
 
 /** Builds (or takes) the firewall for the chosen mode and the one for the other mode. */
-async function firewalls(deps: TrafficRulesDeps, mode: FirewallKind, log: Logger): Promise<{ chosen: Firewall; other?: Firewall }> {
+async function firewalls(deps: Pick<TrafficRulesDeps, 'runner' | 'firewalls'>, mode: FirewallKind, log: Logger): Promise<{ chosen: Firewall; other?: Firewall }> {
   const run = deps.runner ?? execRunner
   const make = async (kind: FirewallKind): Promise<Firewall> =>
     deps.firewalls?.[kind] ?? (kind === 'nftables' ? new NfTablesFirewall(run, log) : await IpTablesFirewall.create(run, log))
@@ -90,11 +90,37 @@ async function firewalls(deps: TrafficRulesDeps, mode: FirewallKind, log: Logger
   }
 }
 
+/** The firewall of the configured mode, found and with the other mode's artefacts removed. */
+export interface PreparedFirewall {
+  readonly chosen?: Firewall
+  /** Why no firewall could be set up (missing tools); fatal only when rules are wanted. */
+  readonly error?: unknown
+}
+
+/**
+ * Detection (which iptables variant, nft) and the other mode's clean-up need only the config,
+ * so the daemon starts them while the lease is still being acquired: they spawn processes,
+ * which is the slowest part of start-up after etcd's writes.
+ */
+export async function prepareFirewall(deps: Pick<TrafficRulesDeps, 'config' | 'logger' | 'runner' | 'firewalls'>): Promise<PreparedFirewall> {
+  const log = deps.logger.child({ component: 'firewall' })
+  const { config } = deps
+  const mode: FirewallKind = config.enableNFTables ? 'nftables' : 'iptables'
+  const families: Family[] = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
+  try {
+    const fw = await firewalls(deps, mode, log)
+    if (fw.other) await cleanupOther(fw.other, families, log)
+    return { chosen: fw.chosen }
+  } catch (err) {
+    return { error: err }
+  }
+}
+
 /**
  * Sets up the traffic rules and resolves once they are first applied (rejects if that fails,
  * as flannel exits); then keeps re-checking every `resyncSeconds` until the signal aborts.
  */
-export async function startTrafficRules(deps: TrafficRulesDeps, signal: AbortSignal): Promise<void> {
+export async function startTrafficRules(deps: TrafficRulesDeps & { readonly prepared?: Promise<PreparedFirewall> }, signal: AbortSignal): Promise<void> {
   const log = deps.logger.child({ component: 'firewall' })
   const { options, config, lease } = deps
   const mode: FirewallKind = config.enableNFTables ? 'nftables' : 'iptables'
@@ -104,15 +130,12 @@ export async function startTrafficRules(deps: TrafficRulesDeps, signal: AbortSig
   const wantRules = options.ipMasq || options.forwardRules
 
   let plan: { intent: TrafficIntent; stale?: TrafficIntent }[] = []
-  let chosen: Firewall | undefined
-  try {
-    const fw = await firewalls(deps, mode, log)
-    chosen = fw.chosen
-    if (fw.other) await cleanupOther(fw.other, families, log)
-  } catch (err) {
+  const prepared = await (deps.prepared ?? prepareFirewall(deps))
+  const chosen = prepared.chosen
+  if (prepared.error !== undefined) {
     // without masq/forward rules there is nothing to install, so a missing tool is not fatal
-    if (wantRules) throw err
-    log.warn('firewall unavailable; skipping cleanup of the other mode', { mode }, err)
+    if (wantRules) throw prepared.error
+    log.warn('firewall unavailable; skipping cleanup of the other mode', { mode }, prepared.error)
   }
   if (wantRules && chosen) {
     const rf = new Map<Family, boolean>()

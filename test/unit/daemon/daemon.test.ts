@@ -9,7 +9,7 @@ import { systemClock } from '../../../src/util/clock.ts'
 import { backendRegistry } from '../../../src/backend/registry.ts'
 import { parseNetworkConfig } from '../../../src/config/parse-network-config.ts'
 import { parseIp } from '../../../src/ip/ip.ts'
-import { isWeftError } from '../../../src/errors.ts'
+import { WeftError, isWeftError } from '../../../src/errors.ts'
 
 const PREFIX = '/coreos.com/network'
 
@@ -81,8 +81,54 @@ test('deleting our lease key ends the daemon with lease-revoked', async () => {
   assert.equal(await running, 'lease-revoked')
 })
 
-test('a backend that is not built yet fails with a clear error and writes nothing', async () => {
-  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}')
-  await assert.rejects(runDaemon(settings, bed.parts, new AbortController().signal), (err) => isWeftError(err) && /udp/.test(err.message))
+test('a backend that cannot load fails with its error and writes nothing', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const parts: DaemonParts = {
+    ...bed.parts,
+    backendDefinition: () => ({ type: 'alloc', parseOptions: () => ({}), load: () => Promise.reject(new WeftError('BACKEND_UNSUPPORTED', 'backend alloc is not available here')) }),
+  }
+  await assert.rejects(runDaemon(settings, parts, new AbortController().signal), (err) => isWeftError(err, 'BACKEND_UNSUPPORTED'))
   assert.equal(bed.written.length, 0)
+})
+
+test('traffic rules start before the lease exists and are applied before subnet.env is written', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const order: string[] = []
+  let rulesLease: string | undefined
+  const parts: DaemonParts = {
+    ...bed.parts,
+    trafficRules: async (_config, leaseReady, signal) => {
+      order.push('rules started')
+      const lease = await leaseReady
+      rulesLease = lease.subnet && `${lease.subnet.addr}/${lease.subnet.prefix}`
+      order.push('rules applied')
+      return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
+    },
+    writeSubnetEnv: async (input) => { order.push('subnet.env'); bed.written.push(subnetEnvText(input)) },
+  }
+  const ac = new AbortController()
+  const running = runDaemon(settings, parts, ac.signal)
+  await until(() => bed.written.length === 1)
+  assert.deepEqual(order, ['rules started', 'rules applied', 'subnet.env'])
+  const listing = await bed.registry.listSubnets(PREFIX, ac.signal)
+  const key = listing.entries[0]?.key as string
+  assert.ok(rulesLease !== undefined && key.endsWith('-24'), 'the rules got the acquired lease')
+  ac.abort()
+  assert.equal(await running, 'stopped')
+})
+
+test('a failing registration also ends the traffic-rules task (no dangling promise)', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}')
+  let rulesSaw: unknown
+  const parts: DaemonParts = {
+    ...bed.parts,
+    backendDefinition: () => ({ type: 'udp', parseOptions: () => ({}), load: async () => () => ({ type: 'udp', registerNetwork: async () => { throw new Error('no tun here') } }) }),
+    trafficRules: async (_config, leaseReady) => {
+      try { await leaseReady } catch (err) { rulesSaw = err; throw err }
+      return { running: Promise.resolve() }
+    },
+  }
+  await assert.rejects(runDaemon(settings, parts, new AbortController().signal), /no tun here/)
+  await new Promise((r) => setImmediate(r))
+  assert.match(String(rulesSaw), /no tun here/)
 })
