@@ -7,6 +7,8 @@
  * Baseline from the issue (flannel's udp backend on this kind of machine, same harness):
  * 0.30–0.34 Gbit/s, ~1.5 CPU-s/s for its two daemons (≈ 4.7 CPU-s per Gbit).
  * Target: ≥ 3× that throughput (≈ 1 Gbit/s) and fewer CPU-s per Gbit.
+ * On veth the GSO batches stay whole until the receiving socket, so iperf3's figure includes
+ * that saving; on a NIC without UDP segmentation offload the kernel segments in software.
  *
  * Needs root, etcd and iperf3; skips with a reason otherwise. WEFT_BENCH_SECONDS (default 10),
  * WEFT_BENCH_RUNS (default 3; the median run is the headline).

@@ -12,7 +12,9 @@
  *   (no BackendType, no BackendData), and remote leases are not filtered by type.
  * - Speed: flannel forwards one packet per syscall pair in a cgo loop; weft runs the loop in a
  *   worker thread with batched recvmmsg/sendmmsg (data-path-worker.ts), so the control plane
- *   on the main thread never competes with it on the event loop.
+ *   on the main thread never competes with it on the event loop. Runs of same-size packets to
+ *   one peer go out as one UDP GSO send and come in through UDP GRO: the kernel still puts one
+ *   datagram per IPv4 packet on the wire, so flannel peers see exactly what they expect.
  * - Robustness (beyond flannel): datagrams from addresses that are not a peer's PublicIP, or
  *   addressed outside this host's subnet, and malformed packets are dropped and counted; the
  *   counters are logged periodically and at shutdown. A peer whose datagrams leave from an
