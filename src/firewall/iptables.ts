@@ -69,12 +69,12 @@ export async function detectIpTables(run: CommandRunner, logger: Logger): Promis
     return { variant: 'legacy', version: parsed.version, ...toolNames(undefined) }
   }
   const counts: Record<IpTablesVariant, number> = { nft: 0, legacy: 0 }
-  for (const variant of ['nft', 'legacy'] as const) {
-    for (const fam of [4, 6] as const) {
-      const out = await run(toolNames(variant).save[fam], [])
-      if (out.code === 0) counts[variant] += countOwnedRules(out.stdout)
-    }
-  }
+  // Four independent dumps: run them at once (each is a process spawn, start-up is waiting).
+  const dumps = (['nft', 'legacy'] as const).flatMap((variant) => ([4, 6] as const).map(async (fam) => {
+    const out = await run(toolNames(variant).save[fam], [])
+    if (out.code === 0) counts[variant] += countOwnedRules(out.stdout)
+  }))
+  await Promise.all(dumps)
   const variant: IpTablesVariant = counts.nft > counts.legacy ? 'nft' : counts.legacy > counts.nft ? 'legacy' : fallback
   const reason = counts.nft === counts.legacy ? 'default of iptables --version' : 'holds existing kube/flannel rules'
   logger.info('iptables variant selected', {

@@ -79,15 +79,15 @@ async function firewalls(deps: Pick<TrafficRulesDeps, 'runner' | 'firewalls'>, m
   const run = deps.runner ?? execRunner
   const make = async (kind: FirewallKind): Promise<Firewall> =>
     deps.firewalls?.[kind] ?? (kind === 'nftables' ? new NfTablesFirewall(run, log) : await IpTablesFirewall.create(run, log))
-  const chosen = await make(mode)
   const otherKind: FirewallKind = mode === 'nftables' ? 'iptables' : 'nftables'
-  try {
-    return { chosen, other: await make(otherKind) }
-  } catch (err) {
+  const [chosen, other] = await Promise.allSettled([make(mode), make(otherKind)])
+  if (chosen.status === 'rejected') throw chosen.reason
+  if (other.status === 'rejected') {
     // e.g. an nft-only host without the iptables binary: nothing of that mode can exist
-    log.debug('other firewall mode unavailable', { mode: otherKind }, err)
-    return { chosen }
+    log.debug('other firewall mode unavailable', { mode: otherKind }, other.reason)
+    return { chosen: chosen.value }
   }
+  return { chosen: chosen.value, other: other.value }
 }
 
 /** The firewall of the configured mode, found and with the other mode's artefacts removed. */
