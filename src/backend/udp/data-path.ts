@@ -49,6 +49,7 @@ export class UdpDataPath {
   private readonly wakeFd: number
   private readonly exited: Promise<number>
   private failure: Error | undefined
+  private stopping: Promise<void> | undefined
 
   constructor(options: DataPathOptions) {
     this.wakeFd = openEventFd()
@@ -116,8 +117,13 @@ export class UdpDataPath {
     }
   }
 
-  /** Stops the loop (within one poll timeout) and waits for the worker to exit. */
-  async stop(): Promise<void> {
+  /** Stops the loop (within one poll timeout) and waits for the worker to exit. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop()
+    return this.stopping
+  }
+
+  private async doStop(): Promise<void> {
     Atomics.store(new Int32Array(this.control), CONTROL.stop, 1)
     signalEventFd(this.wakeFd)
     const timer = setTimeout(() => void this.worker.terminate(), 2000)

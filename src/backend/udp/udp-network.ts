@@ -87,8 +87,11 @@ export class UdpNetwork implements Network {
   private async supervise(signal: AbortSignal): Promise<void> {
     for (let attempt = 0; !signal.aborted; attempt++) {
       const dp = this.dataPath as DataPathHandle
+      const startedAt = this.deps.clock.now()
       const code = await raceAbort(dp.done, signal).catch(() => undefined)
       if (code === undefined || signal.aborted) return
+      // A worker that ran for a while before failing starts the backoff over.
+      if (this.deps.clock.now() - startedAt > 60_000) attempt = 0
       this.log.error('udp data path worker exited; restarting', { code, attempt }, dp.error)
       this.base = addCounters(this.base, dp.counters())
       await dp.stop()

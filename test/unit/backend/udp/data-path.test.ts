@@ -6,6 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import dgram from 'node:dgram'
+import { existsSync } from 'node:fs'
 import koffi from 'koffi'
 import { UdpDataPath } from '../../../../src/backend/udp/data-path.ts'
 import { closeFd, openUdpSocket } from '../../../../src/kernel/linux/udp-io.ts'
@@ -233,3 +234,15 @@ test('two workers over loopback: a burst through UDP GSO and GRO arrives whole, 
 function totalDropsOf(dp: UdpDataPath): number {
   return Object.values(dp.counters().drops).reduce((x, y) => x + y, 0)
 }
+
+test('stop is idempotent: the wake fd is closed once', { timeout: 10_000 }, async () => {
+  const [tun, tunPeer] = tunPair()
+  const udpFd = openUdpSocket(Uint8Array.from([127, 0, 0, 1]), 0, 1 << 16)
+  const dp = new UdpDataPath({ tunFd: tun, udpFd, tunAddr: 1, localNet: 0, localPrefix: 8, mtu: 1400 })
+  await Promise.all([dp.stop(), dp.stop()])
+  // The lowest free fd is the wake fd just closed: a second close would take this socket down.
+  const probe = openUdpSocket(Uint8Array.from([127, 0, 0, 1]), 0, 1 << 16)
+  await dp.stop()
+  assert.ok(existsSync(`/proc/self/fd/${probe}`), 'an fd reused after stop() survives another stop()')
+  for (const fd of [probe, udpFd, tun, tunPeer]) closeFd(fd)
+})
