@@ -29,7 +29,7 @@
 import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
 import type { UdpOptions } from './udp-options.ts'
-import { WeftError } from '../../errors.ts'
+import { errorMessage, WeftError } from '../../errors.ts'
 import { ipToBytes, netIp } from '../../ip/ip.ts'
 import { openUdpSocket, closeFd, setTxQueueLen } from '../../kernel/linux/udp-io.ts'
 import type { DataPathHandle, DataPathOptions } from './data-path.ts'
@@ -105,12 +105,17 @@ export function udpBackend(options: UdpOptions, deps: BackendDeps, io: UdpIo): B
       }
       try {
         await tun.open()
-        udpFd = io.openSocket(ipToBytes(ifaceAddr), options.port)
-        setQueueLen()
       } catch (err) {
-        tun.close()
         throw err instanceof WeftError ? err : new WeftError('KERNEL_OP_FAILED', `udp: failed to set up ${TUN_NAME}`, { cause: err })
       }
+      try {
+        udpFd = io.openSocket(ipToBytes(ifaceAddr), options.port)
+      } catch (err) {
+        tun.close()
+        const where = `${ipv4String(ifaceAddr)}:${options.port}`
+        throw new WeftError('KERNEL_OP_FAILED', `udp: failed to bind the UDP socket to ${where}: ${errorMessage(err)}`, { cause: err, details: { port: options.port } })
+      }
+      setQueueLen()
       const fd = udpFd
       logger.info('udp backend ready', { device: TUN_NAME, address: `${ipv4String(tunIp)}/32`, mtu, port: options.port })
       return new UdpNetwork(

@@ -203,3 +203,14 @@ test('flannel0 deleted under a running daemon: the worker dies, the device comes
   ac.abort()
   await running
 })
+
+test('a port already in use is reported with the address and port, and flannel0 is closed again', async () => {
+  const s = await setup()
+  const backend = udpBackend({ port: 8285 }, { subnetManager: s.sm, extIface: (await host({ v4: '192.168.1.2/24' })).extIface, kernel: s.kernel, logger: s.logger, clock: s.clock }, {
+    openSocket: () => { throw new Error('bind 192.168.1.2:8285: EADDRINUSE') },
+    setTxQueueLen: () => {},
+    closeFd: () => {},
+  })
+  await assert.rejects(backend.registerNetwork(config({ type: 'udp' }), new AbortController().signal), (e) => isWeftError(e, 'KERNEL_OP_FAILED') && /failed to bind the UDP socket to 192\.168\.1\.2:8285: .*EADDRINUSE/.test((e as Error).message))
+  assert.equal(s.kernel.snapshot().links.some((l) => l.name === 'flannel0'), false)
+})
