@@ -321,11 +321,13 @@ function workerMain(p: PacketFns, req: Req, init: WorkerInit): void {
       }
       const o = i * 16
       const src = ((names[o + 4] as number) << 24 | (names[o + 5] as number) << 16 | (names[o + 6] as number) << 8 | (names[o + 7] as number)) >>> 0
-      if (!sources.has(src)) { inc(DROP + 7, 1); continue }
       const slot = rx.slots[i] as Buffer
       const total = rx.msgs.readUInt32LE(mo + 56)
+      // Drops count datagrams as sent, also when GRO handed several over as one.
+      const datagrams = seg > 0 && seg < total ? Math.ceil(total / seg) : 1
+      if (!sources.has(src)) { inc(DROP + 7, datagrams); continue }
       // MSG_TRUNC: the datagram was longer than a slot.
-      if ((rx.msgs.readInt32LE(mo + 48) & 0x20) !== 0) { inc(DROP + 4, 1); continue }
+      if ((rx.msgs.readInt32LE(mo + 48) & 0x20) !== 0) { inc(DROP + 4, datagrams); continue }
       if (seg <= 0 || seg >= total) { deliver(slot, total); continue }
       // Coalesced: every segment but the last is `seg` bytes, each one whole IPv4 packet.
       inc(15, 1)

@@ -246,3 +246,25 @@ test('stop is idempotent: the wake fd is closed once', { timeout: 10_000 }, asyn
   assert.ok(existsSync(`/proc/self/fd/${probe}`), 'an fd reused after stop() survives another stop()')
   for (const fd of [probe, udpFd, tun, tunPeer]) closeFd(fd)
 })
+
+test('drops count datagrams even when GRO coalesced them', { timeout: 10_000 }, async () => {
+  const [tun, tunPeer] = tunPair()
+  let port = 0
+  let udpFd = -1
+  for (let i = 0; i < 20 && udpFd < 0; i++) {
+    port = 20000 + Math.floor(Math.random() * 40000)
+    try { udpFd = openUdpSocket(Uint8Array.from([127, 0, 0, 1]), port, 1 << 20) } catch { /* in use */ }
+  }
+  const dp = new UdpDataPath({ tunFd: tun, udpFd, tunAddr: 1, localNet: 0x0a050100, localPrefix: 24, mtu: 1400, gro: true })
+  const stranger = await bindSocket('127.0.0.3', 0)
+  try {
+    await new Promise((r) => setTimeout(r, 100))
+    const junk = Buffer.alloc(500, 7)
+    await Promise.all(Array.from({ length: 40 }, () => new Promise<void>((res) => stranger.send(junk, port, '127.0.0.1', () => res()))))
+    await until(() => dp.counters().drops.unknownSource === 40)
+  } finally {
+    await dp.stop()
+    stranger.close()
+    for (const fd of [udpFd, tun, tunPeer]) closeFd(fd)
+  }
+})
