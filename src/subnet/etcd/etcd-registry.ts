@@ -126,9 +126,9 @@ export class EtcdRegistry implements Registry {
     return { ...entry, ttlSeconds: Math.max(0, Number(ttl.TTL ?? 0)), storeRevision }
   }
 
-  async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
+  async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, grantedLeaseId?: string): Promise<SubnetRecord> {
     const full = b64(subnetsPrefix(prefix) + key)
-    const leaseId = ttlSeconds > 0 ? await this.grant(ttlSeconds, signal) : '0'
+    const leaseId = ttlSeconds > 0 ? grantedLeaseId ?? (await this.grant(ttlSeconds, signal)) : '0'
     let res: { header?: Header; succeeded?: boolean }
     try {
       res = await this.client.call('/v3/kv/txn', {
@@ -208,6 +208,14 @@ export class EtcdRegistry implements Registry {
       })
       yield { revision: result.header?.revision ?? from, changes }
     }
+  }
+
+  grantLease(ttlSeconds: number, signal: AbortSignal): Promise<string> {
+    return this.grant(ttlSeconds, signal)
+  }
+
+  releaseLease(leaseId: string): Promise<void> {
+    return this.revokeQuietly(leaseId)
   }
 
   private async grant(ttlSeconds: number, signal: AbortSignal): Promise<string> {

@@ -131,7 +131,32 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   private async tryAcquire(config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
-    const listing = await this.registry.listSubnets(this.prefix, signal)
+    // The grant is a store write like the creation: start it now, alongside the listing, so a
+    // new host waits for one write less. Unused (reuse, or a failed listing) it is revoked.
+    const granting = this.registry.grantLease(this.ttl, signal)
+    let grantedId: string | undefined
+    let listing: Awaited<ReturnType<Registry['listSubnets']>>
+    try {
+      listing = await this.registry.listSubnets(this.prefix, signal)
+      grantedId = await granting
+    } catch (err) {
+      void granting.then((id) => this.registry.releaseLease(id), () => {})
+      throw err
+    }
+    try {
+      return await this.acquireFrom(listing, config, v4, attrs, grantedId, signal)
+    } finally {
+      // createSubnet consumes the grant (and revokes it itself when it loses); anything else leaves it unused.
+      if (grantedId !== undefined && !this.consumed.delete(grantedId)) void this.registry.releaseLease(grantedId)
+    }
+  }
+
+  /** Grants handed to createSubnet, which owns them from then on. */
+  private readonly consumed = new Set<string>()
+
+  private async acquireFrom(
+    listing: Awaited<ReturnType<Registry['listSubnets']>>, config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, grantedId: string, signal: AbortSignal,
+  ): Promise<Lease> {
     const entries = listing.entries.map((e) => parseEntry(e, this.garbage)).filter((e): e is ParsedEntry => e !== undefined)
     const value = encodeLeaseAttrs(attrs)
 
@@ -155,7 +180,8 @@ export class EtcdSubnetManager implements SubnetManager {
     if (config.enableIPv6 && config.ipv6) ipv6Subnet = this.pick('ipv6', config.ipv6, takenV6)
 
     const key = formatSubnetKey(subnet, ipv6Subnet)
-    const record = await this.registry.createSubnet(this.prefix, key, value, this.ttl, signal)
+    this.consumed.add(grantedId)
+    const record = await this.registry.createSubnet(this.prefix, key, value, this.ttl, signal, grantedId)
     const lease = this.withRecord({ subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), attrs }, record)
     this.logger.info('allocated lease to current node', { ...this.describe(lease), publicIP: publicIPText(attrs) })
     return lease

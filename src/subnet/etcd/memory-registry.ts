@@ -105,10 +105,11 @@ export class MemoryRegistry implements Registry {
     return this.record(prefix, key)
   }
 
-  async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
+  async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, grantedLeaseId?: string): Promise<SubnetRecord> {
     this.enter('createSubnet', signal)
     const full = subnetsPrefix(prefix) + key
-    const leaseId = ttlSeconds > 0 ? this.grant(ttlSeconds) : 0n
+    const granted = grantedLeaseId === undefined ? undefined : BigInt(grantedLeaseId)
+    const leaseId = ttlSeconds > 0 ? (granted !== undefined && this.leases.has(granted) ? granted : this.grant(ttlSeconds)) : 0n
     this.beforeCreate?.(full)
     this.expire()
     if (this.data.has(full)) {
@@ -125,6 +126,8 @@ export class MemoryRegistry implements Registry {
     const existing = this.data.get(full)
     const isReservation = existing !== undefined && existing.leaseId === 0n
     this.put(full, value, isReservation ? 0n : this.grant(ttlSeconds))
+    // As EtcdRegistry does: the superseded lease is revoked (it held only this key).
+    if (existing && existing.leaseId !== 0n && this.leases.get(existing.leaseId)?.keys.size === 0) this.leases.delete(existing.leaseId)
     return this.record(prefix, key) as SubnetRecord
   }
 
@@ -214,6 +217,22 @@ export class MemoryRegistry implements Registry {
 
   private check(): void {
     if (this.unavailable) throw unavailable('memory registry is unavailable')
+  }
+
+  async grantLease(ttlSeconds: number, signal: AbortSignal): Promise<string> {
+    this.enter('grantLease', signal)
+    return String(this.grant(ttlSeconds))
+  }
+
+  async releaseLease(leaseId: string): Promise<void> {
+    const id = BigInt(leaseId)
+    if (this.leases.get(id)?.keys.size === 0) this.leases.delete(id)
+  }
+
+  /** Number of TTL leases alive (granted and not revoked or expired), for assertions. */
+  get liveLeases(): number {
+    this.expire()
+    return this.leases.size
   }
 
   private grant(ttlSeconds: number): bigint {

@@ -65,7 +65,14 @@ export interface Registry {
    * Creates the key attached to a new TTL lease, only if it does not exist (LEASE_CONFLICT
    * otherwise). `ttlSeconds` 0 creates it without a lease: a reservation.
    */
-  createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord>
+  createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, grantedLeaseId?: string): Promise<SubnetRecord>
+  /**
+   * Grants a TTL lease ahead of createSubnet (`grantedLeaseId`), so acquisition can overlap the
+   * grant, a store write, with the listing instead of waiting for both in turn.
+   */
+  grantLease(ttlSeconds: number, signal: AbortSignal): Promise<string>
+  /** Revokes a granted lease that ended up unused; never throws. */
+  releaseLease(leaseId: string): Promise<void>
   /**
    * Rewrites the key with a fresh TTL lease (renewal, reuse). A key that exists without a
    * lease is a reservation and stays one: it is rewritten without TTL.

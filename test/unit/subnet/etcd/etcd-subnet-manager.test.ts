@@ -219,3 +219,28 @@ test('listLeases: valid leases only; expirations on request, none for reservatio
   assert.equal(byKey.get('10.3.1.0/24'), clock.now() + 86_399_000)
   assert.equal(byKey.get('10.3.9.0/24'), undefined)
 })
+
+test('the TTL grant overlaps the listing and is never leaked: used on create, revoked on reuse', async () => {
+  const { sm, registry } = setup()
+  const config = await sm.getNetworkConfig(signal)
+  const before = registry.liveLeases // the five fixture leases
+  const created = await sm.acquireLease(config, attrs('9.9.9.9'), signal)
+  assert.equal(registry.liveLeases, before + 1, 'the pre-granted lease now carries our key')
+  assert.equal(registry.calls.grantLease, 1)
+  const reused = await sm.acquireLease(config, attrs('9.9.9.9'), signal)
+  assert.equal(formatCidr(reused.subnet!), formatCidr(created.subnet!))
+  // reuse rewrites the key with a fresh lease; the speculative grant of this attempt is revoked
+  assert.equal(registry.liveLeases, before + 1)
+})
+
+test('a grant made for a lost creation race is revoked with it', async () => {
+  const { sm, registry } = setup()
+  const config = await sm.getNetworkConfig(signal)
+  const before = registry.liveLeases
+  let raced = false
+  registry.beforeCreate = (full) => {
+    if (!raced) { raced = true; registry.rawPut(full, value('7.7.7.7'), 86400) }
+  }
+  await sm.acquireLease(config, attrs('9.9.9.9'), signal)
+  assert.equal(registry.liveLeases, before + 2, 'the winner\'s lease and ours, nothing leaked from the lost attempt')
+})
