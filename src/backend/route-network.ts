@@ -12,13 +12,14 @@
  * Every change runs through one serial queue, so a lease batch never interleaves with a
  * re-assert or a check.
  */
+import { consumeLeaseWatch } from './consume-lease-watch.ts'
 import type { Kernel, KernelEvent } from '../kernel/kernel.ts'
 import type { LeaseEvent, LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
 import type { KernelEntry } from '../kernel/apply.ts'
-import { backoffDelay, isAbort } from '../util/abort.ts'
+import { backoffDelay } from '../util/abort.ts'
 import type { LeaseCheckContext } from './lease-validation.ts'
 import { PeerReconciler, type PeerHooks, type PeerPlan } from './peer-reconciler.ts'
 
@@ -116,28 +117,8 @@ export class RouteNetwork {
     return next
   }
 
-  private async consumeLeases(signal: AbortSignal): Promise<void> {
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        const iterator = this.deps.subnetManager.watchLeases(this.options.own, signal)[Symbol.asyncIterator]()
-        try {
-          for (;;) {
-            const step = await raceAbort(iterator.next(), signal)
-            if (step.done) break
-            attempt = 0
-            this.submit(step.value)
-          }
-        } finally {
-          void iterator.return?.()?.catch(() => {})
-        }
-        if (signal.aborted) return
-        this.log.warn('lease watch ended; restarting')
-      } catch (err) {
-        if (signal.aborted || isAbort(err, signal)) return
-        this.log.error('lease watch failed; restarting', { attempt }, err)
-      }
-      await this.deps.clock.sleep(backoffDelay(attempt, 100, 5000), signal).catch(() => {})
-    }
+  private consumeLeases(signal: AbortSignal): Promise<void> {
+    return consumeLeaseWatch({ subnetManager: this.deps.subnetManager, clock: this.deps.clock, log: this.log }, this.options.own, (r) => this.submit(r), signal)
   }
 
   private async watchKernel(signal: AbortSignal): Promise<void> {
@@ -232,14 +213,3 @@ export function mergeResults(results: readonly LeaseWatchResult[]): LeaseWatchRe
   return out
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
-      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) },
-    )
-  })
-}

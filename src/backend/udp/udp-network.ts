@@ -5,11 +5,12 @@
  */
 import type { Network } from '../backend.ts'
 import type { IpNet } from '../../ip/ip.ts'
-import type { Lease } from '../../lease/lease.ts'
+import type { Lease, LeaseWatchResult } from '../../lease/lease.ts'
+import { consumeLeaseWatch } from '../consume-lease-watch.ts'
 import type { Logger } from '../../log/logger.ts'
 import type { SubnetManager } from '../../subnet/subnet-manager.ts'
 import type { Clock } from '../../util/clock.ts'
-import { backoffDelay, isAbort } from '../../util/abort.ts'
+import { backoffDelay, raceAbort } from '../../util/abort.ts'
 import { PeerTable, describePeer } from './peer-table.ts'
 import { addCounters, counterFields, totalDrops, UdpDataPath, zeroCounters, type DataPathHandle, type DataPathOptions, type UdpCounters } from './data-path.ts'
 
@@ -117,28 +118,11 @@ export class UdpNetwork implements Network {
     this.dataPath?.setPeers(peers)
   }
 
-  private async consumeLeases(signal: AbortSignal): Promise<void> {
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        const iterator = this.deps.subnetManager.watchLeases(this.lease, signal)[Symbol.asyncIterator]()
-        try {
-          for (;;) {
-            const step = await raceAbort(iterator.next(), signal)
-            if (step.done) break
-            attempt = 0
-            if (this.table.apply(step.value) || step.value.kind === 'snapshot') this.publish()
-          }
-        } finally {
-          void iterator.return?.()?.catch(() => {})
-        }
-        if (signal.aborted) return
-        this.log.warn('lease watch ended; restarting')
-      } catch (err) {
-        if (signal.aborted || isAbort(err, signal)) return
-        this.log.error('lease watch failed; restarting', { attempt }, err)
-      }
-      await this.deps.clock.sleep(backoffDelay(attempt, 100, 5000), signal).catch(() => {})
+  private consumeLeases(signal: AbortSignal): Promise<void> {
+    const apply = (result: LeaseWatchResult): void => {
+      if (this.table.apply(result) || result.kind === 'snapshot') this.publish()
     }
+    return consumeLeaseWatch({ subnetManager: this.deps.subnetManager, clock: this.deps.clock, log: this.log }, this.lease, apply, signal)
   }
 
   /** Logs the counters when they moved (and anything was dropped or carried). */
@@ -161,15 +145,3 @@ export class UdpNetwork implements Network {
   }
 }
 
-/** Rejects with the signal's reason as soon as it aborts, even if `promise` never settles. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
-      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e) },
-    )
-  })
-}
