@@ -1,0 +1,56 @@
+/**
+ * Acceptance (issue 4): dual stack (EnableIPv6 + IPv6Network) on an IPv6 underlay, for host-gw and
+ * vxlan (second device flannel-v6.1): every host leases both families, the IPv6 peer entries are
+ * programmed, and pods ping each other over IPv4 and IPv6.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createTestbed } from '../helpers/testbed.ts'
+import { addPodPerHost, ipJson, pingAllPairs, startCluster } from '../helpers/weftd.ts'
+
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false
+
+interface Route { dst: string; gateway?: string; dev?: string; flags?: string[] }
+
+for (const backend of ['host-gw', 'vxlan'] as const) {
+  test(`${backend} dual stack: IPv6 leases, IPv6 peer routes, ping and ping -6 between all pods`, { skip, timeout: 90_000 }, async () => {
+    const bed = await createTestbed({ hosts: 3, ipv6: true })
+    try {
+      await bed.putNetworkConfig({ Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:5::/48', Backend: { Type: backend } })
+      const runs = await startCluster(bed)
+      for (const r of runs) assert.match(r.env.FLANNEL_IPV6_SUBNET ?? '', /^fd00:10:5:[0-9a-f]+::1\/64$/, `${r.host.name} FLANNEL_IPV6_SUBNET`)
+      const leases = await bed.getLeases()
+      assert.equal(leases.length, 3)
+      for (const l of leases) assert.match(l.ipv6Subnet ?? '', /^fd00:10:5:[0-9a-f]+::\/64$/, 'the lease key carries the IPv6 subnet')
+
+      if (backend === 'vxlan') {
+        for (const r of runs) {
+          const [link] = await ipJson<{ linkinfo?: { info_data?: { id?: number; local6?: string } } }>(r.host, ['-d', 'link', 'show', 'flannel-v6.1'])
+          assert.equal(link?.linkinfo?.info_data?.id, 1, `${r.host.name}: flannel-v6.1 with VNI 1`)
+          assert.equal(link?.linkinfo?.info_data?.local6, r.host.underlayIpv6, `${r.host.name}: flannel-v6.1 local = IPv6 underlay`)
+        }
+      }
+      for (const me of runs) {
+        const routes = await ipJson<Route>(me.host, ['-6', 'route', 'show'])
+        for (const peer of runs.filter((r) => r !== me)) {
+          const subnet = peer.env.FLANNEL_IPV6_SUBNET!.replace(/::1\//, '::/')
+          const route = routes.find((r) => r.dst === subnet)
+          const what = `${me.host.name} → ${peer.host.name} ${subnet}`
+          if (backend === 'host-gw') {
+            assert.equal(route?.gateway, peer.host.underlayIpv6, `${what}: via the peer's IPv6 PublicIP`)
+            assert.equal(route?.dev, 'eth0', what)
+          } else {
+            assert.equal(route?.dev, 'flannel-v6.1', what)
+            assert.equal(route?.gateway, subnet.replace(/\/\d+$/, ''), what)
+          }
+        }
+      }
+
+      const pods = await addPodPerHost(runs, { ipv6: true })
+      assert.deepEqual(await pingAllPairs(pods, 4), [], 'IPv4 mesh')
+      assert.deepEqual(await pingAllPairs(pods, 6), [], 'IPv6 mesh (ping -6)')
+    } finally {
+      await bed.destroy()
+    }
+  })
+}
