@@ -6,14 +6,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createTestbed } from '../helpers/testbed.ts'
-import { addPodPerHost, ipJson, pingAllPairs, startCluster } from '../helpers/weftd.ts'
+import { addPodPerHost, ipJson, leaseKey, measureUntil, pingAllPairs, startCluster } from '../helpers/weftd.ts'
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false
 
 interface Route { dst: string; gateway?: string; dev?: string; flags?: string[] }
 
 for (const backend of ['host-gw', 'vxlan'] as const) {
-  test(`${backend} dual stack: IPv6 leases, IPv6 peer routes, ping and ping -6 between all pods`, { skip, timeout: 90_000 }, async () => {
+  test(`${backend} dual stack: IPv6 leases, IPv6 peer routes, ping and ping -6 between all pods, a deleted lease unprogrammed in both families`, { skip, timeout: 90_000 }, async () => {
     const bed = await createTestbed({ hosts: 3, ipv6: true })
     try {
       await bed.putNetworkConfig({ Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:5::/48', Backend: { Type: backend } })
@@ -49,6 +49,19 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
       const pods = await addPodPerHost(runs, { ipv6: true })
       assert.deepEqual(await pingAllPairs(pods, 4), [], 'IPv4 mesh')
       assert.deepEqual(await pingAllPairs(pods, 6), [], 'IPv6 mesh (ping -6)')
+
+      // A dual-stack lease deleted while its weftd is down: both families' routes go within 1 s.
+      const victim = runs[2]!
+      await victim.proc.stop()
+      const lease = leases.find((l) => l.attrs.PublicIP === victim.host.underlayIp)!
+      const t0 = Date.now()
+      await bed.etcdctl('del', leaseKey(lease.subnet, lease.ipv6Subnet))
+      const ms = await Promise.all(runs.slice(0, 2).map((r) => measureUntil(`${r.host.name} to drop both routes`, async () =>
+        (await ipJson(r.host, ['route', 'show', 'exact', lease.subnet])).length === 0
+        && (await ipJson(r.host, ['-6', 'route', 'show', 'exact', lease.ipv6Subnet!])).length === 0, 5000, t0)))
+      console.log(`# ${backend} dual stack: IPv4+IPv6 routes of a deleted lease gone after ${ms.join(' / ')} ms`)
+      assert.ok(Math.max(...ms) <= 1000, `within 1 s, took ${ms.join('/')} ms`)
+      assert.deepEqual(await pingAllPairs(pods.slice(0, 2), 6, 3000), [], 'the remaining pods still talk over IPv6')
     } finally {
       await bed.destroy()
     }
