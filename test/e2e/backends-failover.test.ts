@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createTestbed, type TestHost } from '../helpers/testbed.ts'
-import { addPodPerHost, ipJson, leaseKey, measureUntil, pingAllPairs, startCluster } from '../helpers/weftd.ts'
+import { addPodPerHost, ipJson, leaseKey, measureUntil, pingAllPairs, startCluster, startWeftdReady } from '../helpers/weftd.ts'
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false
 
@@ -23,7 +23,7 @@ async function peerState(host: TestHost, subnet: string, vtepMac: string | undef
 }
 
 for (const backend of ['host-gw', 'vxlan'] as const) {
-  test(`${backend}: 3-host ping mesh, survives a SIGKILLed weftd, a deleted lease is unprogrammed within 1 s`, { skip, timeout: 90_000 }, async () => {
+  test(`${backend}: 3-host ping mesh, survives a SIGKILLed weftd, a deleted lease is unprogrammed within 1 s, rejoin`, { skip, timeout: 90_000 }, async () => {
     const bed = await createTestbed({ hosts: 3 })
     try {
       await bed.putNetworkConfig({ Network: '10.5.0.0/16', Backend: { Type: backend } })
@@ -62,6 +62,12 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
       console.log(`# ${backend}: entries of a deleted lease gone after ${ms.map((m, i) => `${others[i]!.name} ${m} ms`).join(', ')}`)
       assert.ok(Math.max(...ms) <= 1000, `removed within 1 s, took ${ms.join('/')} ms`)
       assert.deepEqual(await pingAllPairs(pods.slice(0, 2), 4, 3000), [], 'the remaining pods still talk')
+
+      // Rejoin: the restarted weftd takes its subnet back (from subnet.env) and the mesh is whole again.
+      const back = await startWeftdReady(bed, victim.host)
+      assert.equal(back.env.FLANNEL_SUBNET, victim.env.FLANNEL_SUBNET, 'same subnet after the restart')
+      assert.deepEqual(await pingAllPairs(pods, 4, 5000), [], 'full mesh after the rejoin')
+      await back.proc.stop()
     } finally {
       await bed.destroy()
     }

@@ -4,10 +4,13 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createTestbed } from '../helpers/testbed.ts'
 import { addPodPerHost, eventually, ipJson, pingAllPairs, startCluster } from '../helpers/weftd.ts'
 
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false
+const skip = process.getuid?.() !== 0
+  ? 'needs root (network namespaces)'
+  : spawnSync('sh', ['-c', 'command -v tcpdump'], { stdio: 'ignore' }).status !== 0 ? 'needs tcpdump' : false
 
 interface Link { ifname: string; mtu: number; linkinfo?: { info_kind: string; info_data?: Record<string, unknown> } }
 
