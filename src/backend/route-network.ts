@@ -147,7 +147,8 @@ export class RouteNetwork {
     if (event.kind === 'link') {
       // Only our own devices: pods' veths come and go all the time.
       const ours = this.hooks.deviceIndexes?.().includes(event.link.index) ?? false
-      if (ours && (event.action === 'del' || !event.link.up)) void this.enqueue(async () => void (await this.ensureDevices()))
+      // Any change (deleted, set down, MAC rewritten): the backend's hook tells what needs repair.
+      if (ours) void this.enqueue(async () => void (await this.ensureDevices()))
       return
     }
     const actual: KernelEntry =

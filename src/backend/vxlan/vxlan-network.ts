@@ -56,16 +56,18 @@ export function vxlanNetwork(
     return { ok: true, entries }
   }
 
-  /** Recreates a device someone deleted or replaced (flannel's link watcher), with our MAC. */
+  /** Recreates a device someone deleted or replaced (flannel's link watcher), with our MAC; brings it up and puts our MAC back. */
   const ensureDevices = async (): Promise<boolean> => {
     let recreated = false
     for (const [family, dev] of devices) {
       const current = await kernel.getLink(dev.cfg.name)
       const subnet = subnetOf(lease, family) as IpNet
       if (current && current.index === dev.link.index && incompatibility(current, dev.cfg) === undefined) {
-        if (current.up) continue
+        if (current.up && current.mac === dev.mac) continue
         // Set down by someone: the kernel flushed its routes and neighbours (and IPv6 address).
-        logger.warn('vxlan device was set down; bringing it up', { device: dev.cfg.name })
+        // MAC changed: peers address our lease's VtepMAC, so the device would drop their packets.
+        if (!current.up) logger.warn('vxlan device was set down; bringing it up', { device: dev.cfg.name })
+        else logger.warn('vxlan device MAC was changed by someone; restoring it', { device: dev.cfg.name, wanted: dev.mac, got: current.mac })
         await configureDevice(kernel, current, subnet, networks[family], dev.mac, logger)
         recreated = true
         continue

@@ -350,3 +350,20 @@ test('vxlan refuses a VNI whose device name would exceed 15 characters', async (
   await v4only.registerNetwork(config({ type: 'vxlan' }), new AbortController().signal)
   assert.ok(await h.kernel.getLink('flannel.10000'))
 })
+
+test('vxlan puts back its VTEP MAC when someone changes it on the running device', async () => {
+  const t = await setup()
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3))
+  await until(() => t.kernel.calls('replaceRoute').length === 1)
+  const dev = (await t.kernel.getLink('flannel.1'))!
+  await t.kernel.setLink(dev.index, { mac: '02:00:00:00:00:42' })
+  // The repair re-asserts the device (setLink with our MAC) after the rewrite.
+  await until(() => t.kernel.calls('setLink').some((c) => (c.args[1] as { mac?: string } | undefined)?.mac === dev.mac))
+  await settle()
+  const after = (await t.kernel.getLink('flannel.1'))!
+  assert.equal(after.index, dev.index, 'the same device, not a new one')
+  assert.equal(after.mac, dev.mac)
+  t.ac.abort()
+  await running
+})
