@@ -71,3 +71,46 @@ test('vxlan: device, route, neighbour and FDB entry deleted by hand are restored
     await bed.destroy()
   }
 })
+
+test('vxlan dual stack: flannel-v6.1 deleted, flannel.1 set down or given another MAC: repaired within 1 s', { skip, timeout: 60_000 }, async () => {
+  const bed = await createTestbed({ hosts: 2, ipv6: true })
+  try {
+    await bed.putNetworkConfig({ Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:5::/48', Backend: { Type: 'vxlan' } })
+    const runs = await startCluster(bed)
+    const pods = await addPodPerHost(runs, { ipv6: true })
+    assert.deepEqual(await pingAllPairs(pods, 6), [])
+    const h1 = bed.hosts[0]!
+    const peer6 = runs[1]!.env.FLANNEL_IPV6_SUBNET!.replace(/::1\//, '::/')
+    const linkOf = async (dev: string) => (await ipJson<{ address: string; flags: string[]; ifindex: number }>(h1, ['link', 'show', dev]).catch(() => []))[0]
+    const [v4, v6] = [await linkOf('flannel.1'), await linkOf('flannel-v6.1')]
+    assert.ok(v4 && v6)
+    const v6Ok = async (): Promise<boolean> => {
+      const l = await linkOf('flannel-v6.1')
+      if (!l || l.address !== v6.address || !l.flags.includes('UP')) return false
+      const [route] = await ipJson<{ dev?: string }>(h1, ['-6', 'route', 'show', 'exact', peer6])
+      return route?.dev === 'flannel-v6.1'
+    }
+    const v4Ok = async (): Promise<boolean> => {
+      const l = await linkOf('flannel.1')
+      return l !== undefined && l.address === v4.address && l.flags.includes('UP')
+    }
+    const cases: Array<[string, string[], () => Promise<boolean>]> = [
+      ['flannel-v6.1 deleted', ['ip', 'link', 'del', 'flannel-v6.1'], v6Ok],
+      ['flannel.1 set down', ['ip', 'link', 'set', 'flannel.1', 'down'], v4Ok],
+      ['flannel.1 MAC changed', ['ip', 'link', 'set', 'flannel.1', 'address', '02:00:00:00:00:42'], v4Ok],
+    ]
+    const figures: string[] = []
+    for (const [what, argv, ok] of cases) {
+      const t0 = Date.now()
+      await h1.exec(...argv)
+      const ms = await measureUntil(`${what}: repaired`, ok, 5000, t0)
+      figures.push(`${what} ${ms} ms`)
+      assert.ok(ms <= 1000, `${what}: repaired within 1 s, took ${ms} ms`)
+      assert.deepEqual(await pingAllPairs(pods, 4, 3000), [], `IPv4 pings after ${what}`)
+      assert.deepEqual(await pingAllPairs(pods, 6, 3000), [], `IPv6 pings after ${what}`)
+    }
+    console.log(`# vxlan dual-stack repairs on h1: ${figures.join(', ')}`)
+  } finally {
+    await bed.destroy()
+  }
+})
