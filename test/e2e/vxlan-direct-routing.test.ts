@@ -56,3 +56,29 @@ test('vxlan DirectRouting: direct routes within a segment, VXLAN across the rout
     await bed.destroy()
   }
 })
+
+test('vxlan DirectRouting dual stack: IPv6 peers on the segment routed directly, across the router via flannel-v6.1', { skip, timeout: 90_000 }, async () => {
+  const bed = await createTestbed({ hosts: 3, segments: 2, ipv6: true })
+  try {
+    await bed.putNetworkConfig({ Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:5::/48', Backend: { Type: 'vxlan', DirectRouting: true } })
+    const runs = await startCluster(bed)
+    const pods = await addPodPerHost(runs, { ipv6: true })
+    assert.deepEqual(await pingAllPairs(pods, 6), [], 'IPv6 mesh across segments')
+    for (const me of runs) {
+      const routes = await ipJson<Route>(me.host, ['-6', 'route', 'show'])
+      for (const peer of runs.filter((r) => r !== me)) {
+        const subnet = peer.env.FLANNEL_IPV6_SUBNET!.replace(/::1\//, '::/')
+        const route = routes.find((r) => r.dst === subnet)
+        const what = `${me.host.name} → ${peer.host.name} (${subnet})`
+        if (peer.host.segment === me.host.segment) {
+          assert.equal(route?.gateway, peer.host.underlayIpv6, `${what}: direct via the peer's IPv6 underlay address`)
+          assert.equal(route?.dev, 'eth0', what)
+        } else {
+          assert.equal(route?.dev, 'flannel-v6.1', `${what}: VXLAN`)
+        }
+      }
+    }
+  } finally {
+    await bed.destroy()
+  }
+})
