@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createTestbed } from '../helpers/testbed.ts'
-import { addPodPerHost, eventually, ipJson, pingAllPairs, startCluster } from '../helpers/weftd.ts'
+import { addPodPerHost, eventually, ipJson, pingAllPairs, startCluster, startWeftdReady } from '../helpers/weftd.ts'
 
 const skip = process.getuid?.() !== 0
   ? 'needs root (network namespaces)'
@@ -54,6 +54,32 @@ test('vxlan VNI 4242, Port 4790, GBP: device flannel.4242 with id/dstport/gbp, U
     assert.match(out, new RegExp(`${h1!.underlayIp.replaceAll('.', '\\.')}\\.\\d+ > ${h2!.underlayIp.replaceAll('.', '\\.')}\\.${PORT}:`), 'h1 → h2 on the custom port')
     assert.match(out, new RegExp(`vni ${VNI}\\b`), 'VNI on the wire')
     assert.match(out, new RegExp(`${pods[0]!.ip.replaceAll('.', '\\.')} > ${pods[1]!.ip.replaceAll('.', '\\.')}: ICMP echo request`), 'the pod ping inside')
+  } finally {
+    await bed.destroy()
+  }
+})
+
+test('vxlan Port changed between runs: the old device is recreated with the new port, same VtepMAC, pings work', { skip, timeout: 60_000 }, async () => {
+  const bed = await createTestbed({ hosts: 2 })
+  try {
+    await bed.putNetworkConfig({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } })
+    const first = await startCluster(bed)
+    const pods = await addPodPerHost(first)
+    assert.deepEqual(await pingAllPairs(pods), [])
+    const h1 = bed.hosts[0]!
+    const [before] = await ipJson<Link & { address: string; ifindex: number }>(h1, ['-d', 'link', 'show', 'flannel.1'])
+    assert.equal(before?.linkinfo?.info_data?.port, 8472, 'flannel\'s default port')
+    await Promise.all(first.map((r) => r.proc.stop()))
+
+    await bed.putNetworkConfig({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', Port: 4790 } })
+    const second = await Promise.all(bed.hosts.map((h) => startWeftdReady(bed, h)))
+    const [after] = await ipJson<Link & { address: string; ifindex: number }>(h1, ['-d', 'link', 'show', 'flannel.1'])
+    assert.equal(after?.linkinfo?.info_data?.port, 4790, 'the new port')
+    assert.notEqual(after?.ifindex, before?.ifindex, 'a new device')
+    assert.equal(after?.address, before?.address, 'the VtepMAC survives the re-creation')
+    assert.match(second[0]!.proc.output(), /incompatible configuration; recreating it/)
+    assert.equal(second[0]!.env.FLANNEL_SUBNET, first[0]!.env.FLANNEL_SUBNET)
+    assert.deepEqual(await pingAllPairs(pods), [], 'pings over the new port')
   } finally {
     await bed.destroy()
   }
