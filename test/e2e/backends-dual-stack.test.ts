@@ -50,6 +50,19 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
       assert.deepEqual(await pingAllPairs(pods, 4), [], 'IPv4 mesh')
       assert.deepEqual(await pingAllPairs(pods, 6), [], 'IPv6 mesh (ping -6)')
 
+      // FLANNEL_MTU leaves room for the encapsulation: full-size packets with DF set get through.
+      const mtu = Number(runs[0]!.env.FLANNEL_MTU)
+      assert.equal(mtu, backend === 'vxlan' ? 1500 - 70 : 1500, 'FLANNEL_MTU (vxlan over IPv6 costs 70 bytes)')
+      if (backend === 'vxlan') {
+        const mtuOf = async (dev: string) => (await ipJson<{ mtu: number }>(runs[0]!.host, ['link', 'show', dev]))[0]?.mtu
+        assert.deepEqual([await mtuOf('flannel.1'), await mtuOf('flannel-v6.1')], [1450, 1430], 'device MTUs: 50 / 70 bytes of encapsulation')
+      }
+      const [a, b] = pods as [typeof pods[0], typeof pods[0]]
+      const big4 = await a.run(['ping', '-n', '-c1', '-W2', '-M', 'do', '-s', String(mtu - 28), b.ip], { allowFailure: true })
+      assert.equal(big4.code, 0, `IPv4 ${mtu}-byte packets with DF: ${big4.stdout}${big4.stderr}`)
+      const big6 = await a.run(['ping', '-6', '-n', '-c1', '-W2', '-M', 'do', '-s', String(mtu - 48), b.ipv6!], { allowFailure: true })
+      assert.equal(big6.code, 0, `IPv6 ${mtu}-byte packets: ${big6.stdout}${big6.stderr}`)
+
       // A dual-stack lease deleted while its weftd is down: both families' routes go within 1 s.
       const victim = runs[2]!
       await victim.proc.stop()
