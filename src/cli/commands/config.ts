@@ -28,6 +28,7 @@ export async function setConfig(registry: Registry, prefix: string, file: string
     const listing = await registry.listSubnets(prefix, signal)
     const others = new Set<string>()
     for (const entry of listing.entries) {
+      if (entry.leaseId === '0') continue // a reservation belongs to no backend yet
       try {
         const type = decodeLeaseAttrs(entry.value).backendType || '(none)'
         if (!sameBackend(type, config.backend.type)) others.add(type)
