@@ -41,7 +41,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     return 2
   }
   const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: (line) => process.stderr.write(line) })
-  logger.info('starting', { version: VERSION, flags: describeFlags(options) })
+  logger.info('starting', { version: VERSION, sinceSpawnMs: Math.round(performance.now()), flags: describeFlags(options) })
   if (options.kubeSubnetMgr) {
     return fail(logger, options, new Error('--kube-subnet-mgr: the Kubernetes subnet manager is not available in this version; use etcd'), 2)
   }

@@ -80,7 +80,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     }
     const lease = network.lease
     resolveLease(lease)
-    log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu })
+    log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: Math.round(performance.now()) })
     const rules = await rulesReady
     if (rules) tasks.push(rules.running)
     try {
@@ -93,7 +93,8 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     tasks.push(network.run(inner.signal))
     const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
     tasks.push(keeper)
-    log.info('running', { backend: config.backend.type })
+    // sinceSpawnMs: process uptime, so operators see start-up cost (performance.now() counts from process start)
+    log.info('running', { backend: config.backend.type, sinceSpawnMs: Math.round(performance.now()) })
     await Promise.race(tasks.map((t) => t.then(() => { if (!inner.signal.aborted) throw new WeftError('KERNEL_OP_FAILED', 'a daemon task ended unexpectedly') })))
     return 'stopped'
   } catch (err) {
