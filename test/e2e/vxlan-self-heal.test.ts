@@ -63,7 +63,7 @@ test('vxlan: device, route, neighbour and FDB entry deleted by hand are restored
       if (what === 'device') assert.notEqual(after?.ifindex, before?.ifindex, 'a new device')
       else assert.equal(after?.ifindex, before?.ifindex, 'the device itself was left alone')
       assert.ok(ms <= 1000, `${what} restored within 1 s, took ${ms} ms`)
-      assert.deepEqual(await pingAllPairs(pods, 4, 3000), [], `pings resume after the ${what} is restored`)
+      assert.deepEqual(await pingAllPairs(pods, 4, 5000), [], `pings resume after the ${what} is restored`)
     }
     console.log(`# vxlan restore times on h1: ${figures.join(', ')}`)
     assert.match(runs[0]!.proc.output(), /recreating it/, 'the device re-creation is logged')
@@ -108,8 +108,8 @@ test('vxlan dual stack: flannel-v6.1 deleted, flannel.1 set down or given anothe
       const ms = await measureUntil(`${what}: repaired`, ok, 5000, t0).catch((err: Error) => assert.fail(withLog(err.message)))
       figures.push(`${what} ${ms} ms`)
       assert.ok(ms <= 1000, withLog(`${what}: repaired within 1 s, took ${ms} ms`))
-      assert.deepEqual(await pingAllPairs(pods, 4, 3000), [], withLog(`IPv4 pings after ${what}`))
-      assert.deepEqual(await pingAllPairs(pods, 6, 3000), [], withLog(`IPv6 pings after ${what}`))
+      assert.deepEqual(await pingAllPairs(pods, 4, 5000), [], withLog(`IPv4 pings after ${what}`))
+      assert.deepEqual(await pingAllPairs(pods, 6, 5000), [], withLog(`IPv6 pings after ${what}`))
     }
     console.log(`# vxlan dual-stack repairs on h1: ${figures.join(', ')}`)
   } finally {
