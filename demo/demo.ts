@@ -13,6 +13,7 @@ import { formatCidr, parseCidr } from '../src/ip/ip.ts'
 import { createTestbed, type Testbed, type TestHost } from '../test/helpers/testbed.ts'
 import { pingUntil, type NsProcess } from '../test/helpers/netns.ts'
 import { addPod, waitForSubnetEnv, type Pod } from '../test/helpers/pods.ts'
+import { CNI_PATH, addPodViaCni, cniPluginsAvailable } from '../test/helpers/cni-pods.ts'
 import { DATA_PLANE_BACKENDS, USAGE, UsageError, demoNetworkConfig, parseDemoArgs, type DemoArgs } from './demo-args.ts'
 import { formatLeases, formatPingMatrix, type LeaseRow, type PingResult } from './demo-report.ts'
 
@@ -167,12 +168,17 @@ async function sequence(bed: Testbed, args: DemoArgs, weftd: readonly string[], 
     print(`    (backend ${args.backend} has no data plane: no pods; try --backend=vxlan or --backend=host-gw)`)
     return []
   }
-  const pods = await steps.run('creating a pod behind cni0 on every host', async () => {
+  // Pods come from the weft CNI plugin (bridge + host-local), as a container runtime would make them;
+  // without Debian's CNI plugins the demo wires them by hand.
+  const viaCni = cniPluginsAvailable()
+  const pods = await steps.run(`creating a pod behind cni0 on every host (${viaCni ? 'weft CNI plugin → bridge + host-local' : 'by hand: no CNI plugins in ' + CNI_PATH})`, async () => {
     const made: Pod[] = []
     for (const r of runs) {
       const env = r.env!
       const mtu = Number(env.FLANNEL_MTU ?? 1500)
-      made.push(await addPod(r.host, { name: 'pod', subnet: env.FLANNEL_SUBNET!, mtu, ...(env.FLANNEL_IPV6_SUBNET ? { ipv6Subnet: env.FLANNEL_IPV6_SUBNET } : {}) }))
+      made.push(viaCni
+        ? await addPodViaCni(r.host, { name: 'pod', subnetFile: r.subnetFile, stateDir: join(bed.workDir, `${r.host.name}-cni`) })
+        : await addPod(r.host, { name: 'pod', subnet: env.FLANNEL_SUBNET!, mtu, ...(env.FLANNEL_IPV6_SUBNET ? { ipv6Subnet: env.FLANNEL_IPV6_SUBNET } : {}) }))
     }
     for (const p of made) print(`    ${p.host.name}: pod ${p.netns} eth0 ${p.ip}${p.ipv6 ? ` ${p.ipv6}` : ''} via cni0 ${p.gateway}`)
     return made
