@@ -17,4 +17,14 @@ for d in "${dirs[@]}"; do
   while IFS= read -r f; do files+=("$f"); done < <(find "$d" -name '*.test.ts' | sort)
 done
 if [ ${#files[@]} -eq 0 ]; then echo "no test files under ${dirs[*]}" >&2; exit 1; fi
-exec node --import tsx --test --test-reporter=spec "${files[@]}"
+# spec for people; a TAP copy gives the totals for the plain closing line CI reads.
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+status=0
+node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}" || status=$?
+pass=$(grep -E '^# pass [0-9]+' "$tap" | tail -1 | awk '{print $3}')
+fail=$(grep -E '^# fail [0-9]+' "$tap" | tail -1 | awk '{print $3}')
+skip=$(grep -E '^# skipped [0-9]+' "$tap" | tail -1 | awk '{print $3}')
+echo "tests: ${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
+exit $status
