@@ -19,12 +19,33 @@ done
 if [ ${#files[@]} -eq 0 ]; then echo "no test files under ${dirs[*]}" >&2; exit 1; fi
 # spec for people; a TAP copy gives the totals for the plain closing line CI reads.
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+tap2=$(mktemp)
+trap 'rm -f "$tap" "$tap2"' EXIT
+run_tests() { # $1: TAP copy, then the files
+  local out=$1; shift
+  node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$out" "$@"
+}
+total() { grep -E "^# $2 [0-9]+" "$1" | tail -1 | awk '{print $3}'; }
+# Files holding a failed test, from the `location:` line after each `not ok`.
+failed_files() {
+  awk '/^ *not ok /{bad=1} bad && /location:/{ if (match($0, /\x27[^:\x27]+/)) print substr($0, RSTART+1, RLENGTH-1); bad=0 }' "$1" | sort -u
+}
 status=0
-node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$tap" "${files[@]}" || status=$?
-pass=$(grep -E '^# pass [0-9]+' "$tap" | tail -1 | awk '{print $3}')
-fail=$(grep -E '^# fail [0-9]+' "$tap" | tail -1 | awk '{print $3}')
-skip=$(grep -E '^# skipped [0-9]+' "$tap" | tail -1 | awk '{print $3}')
+run_tests "$tap" "${files[@]}" || status=$?
+pass=$(total "$tap" pass); fail=$(total "$tap" fail); skip=$(total "$tap" skipped)
+if [ "$status" -ne 0 ] && [ "${fail:-0}" -gt 0 ] && [ "${fail:-0}" -le 3 ]; then
+  # These machines are shared and noisy: a file whose tests failed runs once more, and the
+  # retry is reported by name, so a flaky test is visible but does not sink the whole run.
+  mapfile -t again < <(failed_files "$tap")
+  if [ ${#again[@]} -gt 0 ]; then
+    echo "retrying once after ${fail} failure(s): ${again[*]}"
+    status=0
+    run_tests "$tap2" "${again[@]}" || status=$?
+    refail=$(total "$tap2" fail)
+    if [ "$status" -eq 0 ]; then echo "flaky (failed, then passed on retry): ${again[*]}"; fi
+    pass=$(( ${pass:-0} + ${fail:-0} - ${refail:-0} )); fail=${refail:-0}
+  fi
+fi
 echo "tests: ${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
 exit $status
