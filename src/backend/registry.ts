@@ -6,7 +6,6 @@
  *
  * To add a backend: one line in `backendRegistry`, `define(type, parseOptions, load)`.
  */
-import { WeftError } from '../errors.ts'
 import type { Backend, BackendDefinition, BackendDeps } from './backend.ts'
 import type { OptionSection } from '../config/backend-options.ts'
 import { parseAllocOptions } from './alloc/alloc-options.ts'
@@ -25,11 +24,6 @@ type Factory<O> = (options: O, deps: BackendDeps) => Backend
 /** Builds a definition; erases the option type so differently-typed backends share one map. */
 export function define<O>(type: string, parseOptions: (section: OptionSection) => O, load: () => Promise<Factory<O>>): BackendDefinition {
   return Object.freeze({ type, parseOptions, load: load as () => Promise<Factory<unknown>> })
-}
-
-/** `load` for a backend whose implementation is not in the tree yet. */
-function notBuilt(type: string): () => Promise<never> {
-  return () => Promise.reject(new WeftError('BACKEND_UNSUPPORTED', `backend ${type} is not built yet`, { details: { type } }))
 }
 
 /** Every backend weft knows, in the order listed to operators. */

@@ -13,7 +13,7 @@ import type { Clock } from '../../util/clock.ts'
 import { CloudError, credentialsError, isRetryableStatus, isTransientNetworkError } from '../cloud/cloud-error.ts'
 import { withRetry } from '../cloud/retry.ts'
 import type { RetryPolicy } from '../cloud/retry.ts'
-import type { InstanceInfo, RouteOp, RouteTable, RouteTableApi, RouteTableQuery, TableRoute } from './route-table-api.ts'
+import type { InstanceInfo, RouteTable, RouteTableApi, RouteTableQuery, TableRoute } from './route-table-api.ts'
 
 export interface Ec2ApiOptions {
   readonly region: string
