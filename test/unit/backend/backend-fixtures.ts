@@ -8,6 +8,7 @@ import type { Lease, LeaseAttrs, LeaseEvent, LeaseWatchResult } from '../../../s
 import type { SubnetManager } from '../../../src/subnet/subnet-manager.ts'
 import { parseCidr, parseIp, type IpAddr, type IpNet } from '../../../src/ip/ip.ts'
 import { MemoryKernel } from '../../../src/kernel/memory/memory-kernel.ts'
+import { until as untilShared } from '../../helpers/wait.ts'
 
 export const ip = (text: string): IpAddr => parseIp(text) ?? assertNever(text)
 export const net = (text: string): IpNet => parseCidr(text) ?? assertNever(text)
@@ -184,10 +185,6 @@ export async function settle(rounds = 3): Promise<void> {
 }
 
 /** Polls `cond` (real time) until true; fails after `ms`. */
-export async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise<void>((resolve) => setTimeout(resolve, 2))
-  }
+export function until(cond: () => boolean, ms = 5000): Promise<void> {
+  return untilShared(cond, { timeoutMs: ms })
 }

@@ -10,6 +10,7 @@ import { backendRegistry } from '../../../src/backend/registry.ts'
 import { parseNetworkConfig } from '../../../src/config/parse-network-config.ts'
 import { parseIp } from '../../../src/ip/ip.ts'
 import { WeftError, isWeftError } from '../../../src/errors.ts'
+import { until } from '../../helpers/wait.ts'
 
 const PREFIX = '/coreos.com/network'
 
@@ -33,13 +34,6 @@ function setup(configJson?: string) {
   return { registry, logger, parts, written, ready: () => readyCalls }
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) assert.fail('condition not reached in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 const settings = { subnetFile: '/unused', renewMarginMinutes: 60, ipMasq: false, configRetryMs: 20 }
 

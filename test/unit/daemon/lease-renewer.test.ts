@@ -7,6 +7,7 @@ import { isWeftError } from '../../../src/errors.ts'
 import { parseCidr, parseIp } from '../../../src/ip/ip.ts'
 import type { Lease, LeaseWatchResult } from '../../../src/lease/lease.ts'
 import type { SubnetManager } from '../../../src/subnet/subnet-manager.ts'
+import { until as waitUntil } from '../../helpers/wait.ts'
 
 const HOUR = 3_600_000
 
@@ -43,10 +44,8 @@ function lease(clock: FakeClock): Lease {
   return { subnet: parseCidr('10.5.3.0/24'), attrs: { publicIP: parseIp('192.168.1.2'), backendType: 'vxlan' }, expiration: clock.now() + 24 * HOUR }
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setImmediate(r))
-  assert.ok(cond(), 'condition not reached')
-}
+/** FakeClock tests: re-check every event-loop turn so parked sleeps and watches can run. */
+const until = (cond: () => boolean): Promise<void> => waitUntil(cond, { timeoutMs: 2000, everyMs: 0 })
 
 test('renews at expiration minus the margin, then again a day later', async () => {
   const clock = new FakeClock()

@@ -11,6 +11,7 @@ import koffi from 'koffi'
 import { UdpDataPath } from '../../../../src/backend/udp/data-path.ts'
 import { closeFd, openUdpSocket } from '../../../../src/kernel/linux/udp-io.ts'
 import { inetChecksum } from '../../../../src/backend/udp/packet.ts'
+import { until } from '../../../helpers/wait.ts'
 
 const lib = koffi.load('libc.so.6')
 const socketpair = lib.func('int socketpair(int, int, int, _Out_ int *)')
@@ -53,13 +54,6 @@ async function bindSocket(address: string, port: number): Promise<dgram.Socket> 
   return s
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 for (const gso of [true, false]) test(`worker (${gso ? "UDP GSO + GRO" : "one datagram per message"}): TUN → peer with TTL−1, net unreachable, peer → TUN, every drop counted`, { timeout: 20_000 }, async () => {
   const [tun, tunPeer] = tunPair()

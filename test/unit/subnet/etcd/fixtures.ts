@@ -5,6 +5,7 @@
  */
 import type { FamilyConfig, NetworkConfig } from '../../../../src/config/network-config.ts'
 import { parseCidr, parseIp, type IpAddr, type IpNet, type Family } from '../../../../src/ip/ip.ts'
+import { until as untilShared } from '../../../helpers/wait.ts'
 
 export const net = (s: string): IpNet => {
   const n = parseCidr(s)
@@ -47,10 +48,6 @@ export function testParseConfig(json: string): NetworkConfig {
 }
 
 /** Waits (real time, bounded) until `cond` holds; for letting async iterators park. */
-export async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time')
-    await new Promise((r) => setImmediate(r))
-  }
+export function until(cond: () => boolean, ms = 2000): Promise<void> {
+  return untilShared(cond, { timeoutMs: ms, everyMs: 0 })
 }
