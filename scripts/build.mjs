@@ -1,5 +1,9 @@
 // Bundles the two executables into dist/ so weftd starts fast (one file, lazy backend chunks).
+import { rmSync } from 'node:fs'
 import { build } from 'esbuild'
+
+// Chunk names carry content hashes: start from an empty dist/ so stale chunks don't pile up.
+rmSync('dist', { recursive: true, force: true })
 
 await build({
   entryPoints: { weftd: 'src/cli/weftd.ts', weft: 'src/cli/weft.ts' },

@@ -11,13 +11,17 @@ import { errorMessage, isWeftError, type ErrorCode } from '../errors.ts'
 import { systemClock } from '../util/clock.ts'
 import { backendRegistry } from '../backend/registry.ts'
 import { parseNetworkConfig } from '../config/parse-network-config.ts'
-import { parseSubnetEnv, readSubnetFile, writeSubnetFile, type PreviousSubnetEnv } from '../subnet/subnet-file.ts'
+import { parseSubnetEnv, readSubnetFileSync, writeSubnetFile, type PreviousSubnetEnv } from '../subnet/subnet-file.ts'
 import { EtcdSubnetManager } from '../subnet/etcd/etcd-subnet-manager.ts'
 import { openEtcdRegistry } from './store.ts'
 import type { Kernel } from '../kernel/kernel.ts'
+// Always needed on the way to the first lease: static imports load with the entry point,
+// where dynamic ones would each cost a loader round trip on that path.
+import { LinuxKernel } from '../kernel/linux/linux-kernel.ts'
+import { selectExternalInterface } from '../daemon/iface-select.ts'
+import { checkBrNetfilter } from '../firewall/br-netfilter.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import { VERSION } from './version.ts'
-import { startHeapTrim } from '../daemon/heap-trim.ts'
 import { formatIp, type IpAddr } from '../ip/ip.ts'
 
 /** Error codes that mean "fix your flags or config" (exit 2) rather than a runtime failure (exit 1). */
@@ -50,8 +54,8 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
   let kernel: Kernel | undefined
   let health: HealthServer | undefined
   try {
-    const previous = await readPrevious(options.subnetFile, logger)
-    subnetManager = new EtcdSubnetManager({
+    const previous = readPrevious(options.subnetFile, logger)
+    const etcdManager = new EtcdSubnetManager({
       registry: openEtcdRegistry(options, logger),
       prefix: options.etcdPrefix,
       logger,
@@ -59,12 +63,20 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
       parseConfig: configParser(logger),
       previousSubnet: { ipv4: previous.ipv4Subnet, ipv6: previous.ipv6Subnet },
     })
-    startHeapTrim(5000, signal)
+    // The store's first round trips go out before anything else: loading the netlink layer and
+    // selecting the interface then overlap etcd's work instead of preceding it. One turn of the
+    // event loop lets the sockets connect and the requests leave before that synchronous work.
+    etcdManager.prefetch(signal)
+    subnetManager = etcdManager
+    await new Promise((resolve) => setImmediate(resolve))
     if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
-    const { LinuxKernel } = await import('../kernel/linux/linux-kernel.ts')
+
     kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
+    // v8/vm for the heap trim load after start-up, off its path.
+    setTimeout(() => void import('../daemon/heap-trim.ts').then((m) => m.startHeapTrim(5000, signal)), 1000).unref()
+    
     const parts = await daemonParts(options, subnetManager, kernel, logger, previous, health)
-    const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq }, parts, signal)
+    const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq, trafficRulesFirst: options.ipMasq || options.iptablesForwardRules }, parts, signal)
     logger.info('exiting cleanly', { reason: outcome })
     return 0
   } catch (err) {
@@ -81,7 +93,6 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
 }
 
 async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager, kernel: Kernel, logger: Logger, previous: PreviousSubnetEnv, health: HealthServer | undefined): Promise<DaemonParts> {
-  const { selectExternalInterface } = await import('../daemon/iface-select.ts')
   return {
     subnetManager,
     kernel,
@@ -101,7 +112,6 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
     },
     writeSubnetEnv: (input) => writeSubnetFile(options.subnetFile, subnetEnvText(input)),
     preflight: async (config) => {
-      const { checkBrNetfilter } = await import('../firewall/br-netfilter.ts')
       const families = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
       await checkBrNetfilter((path) => kernel.getSysctl(path), families, config.enableNFTables, logger)
     },
@@ -120,10 +130,16 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
         config, lease, previous, kernel, logger, clock: systemClock, prepared,
       }, signal)
       // The resync loop runs in the background until the signal aborts.
-      return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
+      return { running: untilAborted(signal) }
     },
     onReady: () => health?.setReady(),
   }
+}
+
+/** Resolves when the signal aborts, at once if it already has (the rules may start late). */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
 /** Parses the etcd config with the backend registry; each distinct warning is logged once. */
@@ -139,9 +155,9 @@ function configParser(logger: Logger): (json: string) => ReturnType<typeof parse
   }
 }
 
-async function readPrevious(path: string, logger: Logger): Promise<PreviousSubnetEnv> {
+function readPrevious(path: string, logger: Logger): PreviousSubnetEnv {
   try {
-    const text = await readSubnetFile(path)
+    const text = readSubnetFileSync(path)
     return text === undefined ? {} : parseSubnetEnv(text)
   } catch (err) {
     logger.warn('cannot read the previous subnet file; starting without it', { path }, err)

@@ -11,7 +11,7 @@ import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
 import { WeftError, errorMessage, isWeftError } from '../errors.ts'
-import { isAbort } from '../util/abort.ts'
+import { isAbort, whenAborted } from '../util/abort.ts'
 import { keepLease } from './lease-renewer.ts'
 import { formatCidr } from '../ip/ip.ts'
 import { renderSubnetEnv } from '../subnet/subnet-file.ts'
@@ -20,6 +20,13 @@ export interface DaemonSettings {
   readonly subnetFile: string
   readonly renewMarginMinutes: number
   readonly ipMasq: boolean
+  /**
+   * Install the traffic rules before subnet.env is written, as flanneld does (it sets up masquerade
+   * and forward rules first). When no masquerade/forward rules are wanted there is nothing CNI's
+   * pods depend on, so the firewall housekeeping (detection, the other mode's clean-up, the
+   * blackhole route) runs after subnet.env and stays off the start-up path.
+   */
+  readonly trafficRulesFirst?: boolean
   /** Delay between attempts to read the network config (flannel: 1 s). */
   readonly configRetryMs?: number
 }
@@ -60,15 +67,15 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
   const extIface = await parts.selectInterface(families)
 
   const inner = new AbortController()
-  const stopInner = (): void => inner.abort(signal.reason)
-  signal.addEventListener('abort', stopInner, { once: true })
+  const unlisten = whenAborted(signal, () => inner.abort(signal.reason))
   const tasks: Promise<unknown>[] = []
   // Traffic rules start with the config (tool detection spawns processes) and wait for the lease.
   let resolveLease!: (lease: Lease) => void
   let rejectLease!: (err: unknown) => void
   const leaseReady = new Promise<Lease>((resolve, reject) => { resolveLease = resolve; rejectLease = reject })
   leaseReady.catch(() => {})
-  const rulesReady = parts.trafficRules?.(config, leaseReady, inner.signal)
+  const rulesFirst = settings.trafficRulesFirst ?? true
+  let rulesReady = rulesFirst ? parts.trafficRules?.(config, leaseReady, inner.signal) : undefined
   rulesReady?.catch(() => {})
   try {
     let network: Network
@@ -81,14 +88,17 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     const lease = network.lease
     resolveLease(lease)
     log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: Math.round(performance.now()) })
-    const rules = await rulesReady
-    if (rules) tasks.push(rules.running)
+    if (rulesReady) tasks.push((await rulesReady).running)
     try {
       await parts.writeSubnetEnv({ config, lease, mtu: network.mtu, ipMasq: settings.ipMasq })
       parts.onReady?.()
     } catch (err) {
       // flannel treats this as a warning: the data plane works, only CNI lacks its file.
       log.warn('failed to write subnet file', { path: settings.subnetFile }, err)
+    }
+    if (!rulesFirst && parts.trafficRules) {
+      rulesReady = parts.trafficRules(config, leaseReady, inner.signal)
+      tasks.push(rulesReady.then((rules) => rules.running))
     }
     tasks.push(network.run(inner.signal))
     const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
@@ -105,7 +115,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     if (isAbort(err, inner.signal) || signal.aborted) return 'stopped'
     throw err
   } finally {
-    signal.removeEventListener('abort', stopInner)
+    unlisten()
     inner.abort(new Error('daemon stopping'))
     // Let every task observe the abort before the caller closes shared resources.
     await Promise.allSettled(tasks)

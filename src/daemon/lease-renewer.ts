@@ -7,7 +7,7 @@ import type { Lease } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
-import { isAbort } from '../util/abort.ts'
+import { isAbort, whenAborted } from '../util/abort.ts'
 
 export interface LeaseRenewerOptions {
   readonly subnetManager: SubnetManager
@@ -26,13 +26,12 @@ export interface LeaseRenewerOptions {
  */
 export async function keepLease(options: LeaseRenewerOptions, signal: AbortSignal): Promise<void> {
   const inner = new AbortController()
-  const stop = (): void => inner.abort(signal.reason)
-  signal.addEventListener('abort', stop, { once: true })
+  const unlisten = whenAborted(signal, () => inner.abort(signal.reason))
   let current = options.lease
   try {
     await Promise.race([renewLoop(options, () => current, (l) => { current = l }, inner.signal), watchOwn(options, () => current, (l) => { current = l }, inner.signal)])
   } finally {
-    signal.removeEventListener('abort', stop)
+    unlisten()
     inner.abort(new Error('lease keeper stopped'))
   }
 }

@@ -3,7 +3,8 @@
  * and mk-docker-opts.sh read. Rendering and parsing are pure; writeSubnetFile is the one
  * effect (atomic replace: temp file in the same directory, fsync, rename).
  */
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, open, rename, unlink } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { WeftError } from '../errors.ts'
@@ -146,13 +147,12 @@ async function syncDir(dir: string): Promise<void> {
   } catch { /* best effort */ }
 }
 
-/** Reads the file; undefined when it does not exist. */
-export async function readSubnetFile(path: string): Promise<string | undefined> {
+/** Reads the file; undefined when it does not exist. Synchronous: start-up reads it before anything runs concurrently. */
+export function readSubnetFileSync(path: string): string | undefined {
   try {
-    return await readFile(path, 'utf8')
+    return readFileSync(path, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
 }
-

@@ -4,6 +4,20 @@ export function isAbort(err: unknown, signal?: AbortSignal): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR')
 }
 
+/**
+ * Calls `fn` once when the signal aborts, or at once when it already has: a bare
+ * addEventListener never fires for a signal aborted before it was added, which leaves
+ * whatever `fn` would stop running forever. Returns the remover.
+ */
+export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn()
+    return () => {}
+  }
+  signal.addEventListener('abort', fn, { once: true })
+  return () => signal.removeEventListener('abort', fn)
+}
+
 /** Exponential backoff delays: base, 2·base, ... capped at max. */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))

@@ -4,11 +4,11 @@
  * caller (the worker never closes them).
  */
 import { MessageChannel, Worker } from 'node:worker_threads'
-import { createRequire } from 'node:module'
 import { release } from 'node:os'
 import { COUNTER, CONTROL, workerSource, type WorkerInit, type WorkerPeer } from './data-path-worker.ts'
 import { DropReason, type DropReasonName } from './packet.ts'
 import { closeFd, openEventFd, signalEventFd } from '../../kernel/linux/udp-io.ts'
+import { koffiPath } from '../../kernel/linux/koffi.ts'
 
 /** Packet and byte counters since start; drops by reason. */
 export interface UdpCounters {
@@ -56,7 +56,7 @@ export class UdpDataPath {
     const channel = new MessageChannel()
     this.port = channel.port1
     const init: WorkerInit = {
-      koffiPath: createRequire(import.meta.url).resolve('koffi'),
+      koffiPath: koffiPath(),
       tunFd: options.tunFd,
       udpFd: options.udpFd,
       wakeFd: this.wakeFd,

@@ -20,6 +20,7 @@
  * - A device deleted by someone is recreated (with the same MAC) and every peer is replayed;
  *   flannel recreates it but forgets the peers.
  */
+import { whenAborted } from '../../util/abort.ts'
 import { randomBytes } from 'node:crypto'
 import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
@@ -98,8 +99,7 @@ async function registerVxlan(options: VxlanOptions, deps: BackendDeps, config: N
 async function previousMacs(deps: BackendDeps, families: readonly Family[], signal: AbortSignal): Promise<Map<Family, string>> {
   const found = new Map<Family, string>()
   const ac = new AbortController()
-  const stop = (): void => ac.abort(signal.reason)
-  signal.addEventListener('abort', stop, { once: true })
+  const unlisten = whenAborted(signal, () => ac.abort(signal.reason))
   try {
     const iterator = deps.subnetManager.watchLeases(undefined, ac.signal)[Symbol.asyncIterator]()
     const timeout = deps.clock.sleep(PREVIOUS_LEASE_TIMEOUT_MS, ac.signal).then(() => undefined, () => undefined)
@@ -115,7 +115,7 @@ async function previousMacs(deps: BackendDeps, families: readonly Family[], sign
     if (signal.aborted) throw signal.reason
     deps.logger.debug('could not list leases to find our previous VTEP MAC', {}, err)
   } finally {
-    signal.removeEventListener('abort', stop)
+    unlisten()
     ac.abort()
   }
   return found

@@ -4,7 +4,7 @@
  * read and written in place.
  */
 import { constants } from 'node:os'
-import koffi from 'koffi'
+import { koffi } from './koffi.ts'
 
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number
@@ -24,7 +24,7 @@ let cached: Libc | undefined
 
 export function libc(): Libc {
   if (cached) return cached
-  const lib = koffi.load('libc.so.6')
+  const lib = koffi().load('libc.so.6')
   const fn = (sig: string): ((...args: unknown[]) => number) => {
     const f = lib.func(sig)
     return (...args: unknown[]) => Number(f(...args))
@@ -48,7 +48,7 @@ export function libc(): Libc {
     setns: (fd, t) => setns(fd, t),
     close: (fd) => close(fd),
     poll: (fds, n, t) => poll(fds, n, t),
-    errno: () => koffi.errno(),
+    errno: () => koffi().errno(),
   }
   return cached
 }

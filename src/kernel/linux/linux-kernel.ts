@@ -7,8 +7,9 @@
  * With `netns`, every socket, TUN fd and sysctl access is made inside /var/run/netns/<name>
  * (tests); weftd itself runs in its host namespace and leaves it unset.
  */
+import { whenAborted } from '../../util/abort.ts'
 import { closeSync } from 'node:fs'
-import koffi from 'koffi'
+import { koffi } from './koffi.ts'
 import type { Family, IpAddr } from '../../ip/ip.ts'
 import { formatIp } from '../../ip/ip.ts'
 import { silentLogger, type Logger } from '../../log/logger.ts'
@@ -220,7 +221,7 @@ export class LinuxKernel implements Kernel {
         this.log.error('kernel event handler failed', { kind: event.kind }, err)
       }
     }
-    const handle = koffi.node.poll(sock.fd, { readable: true }, () => {
+    const handle = koffi().node.poll(sock.fd, { readable: true }, () => {
       const errno = sock.drain(deliver)
       // ENOBUFS: the kernel dropped notifications; subscribers must resync from a dump.
       if (errno) this.log.warn('kernel notifications lost', { errno })
@@ -232,7 +233,7 @@ export class LinuxKernel implements Kernel {
       this.subscriptions.delete(stop)
     }
     this.subscriptions.add(stop)
-    signal.addEventListener('abort', stop, { once: true })
+    whenAborted(signal, stop)
   }
 
   close(): void {

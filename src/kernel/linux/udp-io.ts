@@ -3,7 +3,7 @@
  * binds its own hot-path calls; this file opens the fds it is handed. Uses the shared libc
  * bindings from libc.ts and adds only what those lack (eventfd, write).
  */
-import koffi from 'koffi'
+import { koffi } from './koffi.ts'
 import { errnoName, libc, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE, SO_SNDBUF, SO_SNDBUFFORCE } from './libc.ts'
 
 const AF_INET = 2
@@ -29,7 +29,7 @@ let extra: Extra | undefined
 
 function extras(): Extra {
   if (extra) return extra
-  const lib = koffi.load('libc.so.6')
+  const lib = koffi().load('libc.so.6')
   const eventfd = lib.func('int eventfd(unsigned int, int)')
   const write = lib.func('long write(int, void *, unsigned long)')
   extra = {

@@ -5,7 +5,7 @@
  * cancel after compaction. int64 fields travel as strings, keys and values as base64.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import type { Agent as HttpsAgent } from 'node:https'
 import { WeftError } from '../../errors.ts'
 import type { Logger } from '../../log/logger.ts'
 
@@ -50,7 +50,9 @@ export class EtcdClient {
   private readonly endpoints: readonly URL[]
   private readonly timeoutMs: number
   private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 })
-  private readonly httpsAgent: HttpsAgent
+  /** Made on first use: node:https and tls cost ~2 ms to load, and most clusters speak plain HTTP. */
+  private httpsAgentValue: HttpsAgent | undefined
+  private readonly httpsAgentOptions: ConstructorParameters<typeof HttpsAgent>[0]
   /** Simple tokens are per member: one per endpoint. */
   private readonly tokens = new Map<string, string>()
   private current = 0
@@ -74,11 +76,16 @@ export class EtcdClient {
     if ((tls.key === undefined) !== (tls.cert === undefined)) {
       options.logger.warn('etcd TLS needs both a key and a certificate; client certificate not used')
     }
-    this.httpsAgent = new HttpsAgent({
+    this.httpsAgentOptions = {
       keepAlive: true, maxSockets: 16, minVersion: 'TLSv1.2',
       ...(withClientCert ? { key: tls.key, cert: tls.cert } : {}),
       ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
-    })
+    }
+  }
+
+  private get httpsAgent(): HttpsAgent {
+    this.httpsAgentValue ??= new (httpsModule().Agent)(this.httpsAgentOptions)
+    return this.httpsAgentValue
   }
 
   /** POSTs a JSON body and returns the parsed answer, failing over between endpoints. */
@@ -127,7 +134,7 @@ export class EtcdClient {
   close(): void {
     this.closed = true
     this.httpAgent.destroy()
-    this.httpsAgent.destroy()
+    this.httpsAgentValue?.destroy()
   }
 
   private async withFailover(path: string, body: unknown, signal: AbortSignal, streaming: boolean): Promise<Sent> {
@@ -189,7 +196,7 @@ export class EtcdClient {
       if (streaming) headers['grpc-metadata-hasleader'] = 'true'
       const opts = { method: 'POST', headers, agent: streaming ? false as const : https ? this.httpsAgent : this.httpAgent }
       // A watch gets its own socket (agent false), so it needs the TLS settings itself.
-      const tlsOpts = streaming && https ? tlsFromAgent(this.httpsAgent) : {}
+      const tlsOpts = streaming && https ? tlsFromOptions(this.httpsAgentOptions) : {}
       let settled = false
       const fail = (err: unknown): void => {
         if (settled) return
@@ -201,7 +208,7 @@ export class EtcdClient {
       }
       const onAbort = (): void => fail(signal.reason)
       const timer = setTimeout(() => fail(new Error(`timeout after ${this.timeoutMs} ms`)), this.timeoutMs)
-      const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, { ...opts, ...tlsOpts }, (res) => {
+      const req: ClientRequest = (https ? httpsModule().request : httpRequest)(url, { ...opts, ...tlsOpts }, (res) => {
         if (streaming && res.statusCode === 200) {
           settled = true
           clearTimeout(timer)
@@ -238,9 +245,12 @@ interface Sent {
   readonly json: unknown
 }
 
-function tlsFromAgent(agent: HttpsAgent): Record<string, unknown> {
-  const o = agent.options as Record<string, unknown>
-  return { key: o['key'], cert: o['cert'], ca: o['ca'], minVersion: o['minVersion'] }
+function tlsFromOptions(o: ConstructorParameters<typeof HttpsAgent>[0]): Record<string, unknown> {
+  return { key: o?.key, cert: o?.cert, ca: o?.ca, minVersion: o?.minVersion }
+}
+
+function httpsModule(): typeof import('node:https') {
+  return process.getBuiltinModule('node:https')
 }
 
 function readAll(res: IncomingMessage): Promise<string> {

@@ -14,7 +14,7 @@ import type { Logger } from '../../log/logger.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { FamilyConfig, NetworkConfig } from '../../config/network-config.ts'
 import type { SubnetManager } from '../subnet-manager.ts'
-import type { Registry, SubnetRecord } from './registry.ts'
+import type { Registry, SubnetListing, SubnetRecord } from './registry.ts'
 import { GarbageReporter, type ParsedEntry, parseEntry } from './lease-entries.ts'
 import { type WatchDeps, watchAllLeases, watchOwnLease } from './lease-watches.ts'
 
@@ -22,6 +22,16 @@ import { type WatchDeps, watchAllLeases, watchOwnLease } from './lease-watches.t
 export const SUBNET_TTL_SECONDS = 86_400
 /** Attempts before a lost creation race is reported (flannel's raceRetries). */
 export const RACE_RETRIES = 10
+
+/** A prefetched listing older than this is listed again (a config that appeared late, say). */
+const EARLY_MAX_AGE_MS = 2000
+
+interface EarlyRequests {
+  readonly at: number
+  config?: Promise<string | undefined>
+  listing?: Promise<SubnetListing | undefined>
+  grant?: Promise<string | undefined>
+}
 
 export interface EtcdSubnetManagerOptions {
   readonly registry: Registry
@@ -56,8 +66,30 @@ export class EtcdSubnetManager implements SubnetManager {
     this.garbage = new GarbageReporter(this.logger)
   }
 
+  /**
+   * Starts start-up's first store round trips (config, listing, TTL grant) at once, before the
+   * kernel and the backend are ready: they need only the prefix. getNetworkConfig and the first
+   * acquisition consume them; a listing older than EARLY_MAX_AGE_MS is not used, and a stale one
+   * is safe anyway (creation is conditional on the key being absent, and a conflict re-lists).
+   */
+  prefetch(signal: AbortSignal): void {
+    if (this.early) return
+    const config = this.registry.getConfig(this.prefix, signal)
+    config.catch(() => {}) // getNetworkConfig reports it, and the daemon retries
+    // A failed early listing or grant is simply made again by the acquisition.
+    const orUndefined = <T>(p: Promise<T>): Promise<T | undefined> => p.catch(() => undefined)
+    this.early = {
+      at: this.clock.now(),
+      config,
+      listing: orUndefined(this.registry.listSubnets(this.prefix, signal)),
+      grant: orUndefined(this.registry.grantLease(this.ttl, signal)),
+    }
+  }
+
   async getNetworkConfig(signal: AbortSignal): Promise<NetworkConfig> {
-    const json = await this.registry.getConfig(this.prefix, signal)
+    const early = this.early?.config
+    if (this.early) this.early.config = undefined
+    const json = await (early ?? this.registry.getConfig(this.prefix, signal))
     if (json === undefined) {
       // flannel's wording, which operators search for.
       throw new WeftError('CONFIG_NOT_FOUND', 'flannel config not found in etcd store. Did you create your config using etcdv3 API?', {
@@ -123,6 +155,9 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   async close(): Promise<void> {
+    const grant = this.early?.grant
+    this.early = undefined
+    await grant?.then((id) => (id === undefined ? undefined : this.registry.releaseLease(id)))
     await this.registry.close()
   }
 
@@ -130,14 +165,27 @@ export class EtcdSubnetManager implements SubnetManager {
     return { registry: this.registry, prefix: this.prefix, logger: this.logger, clock: this.clock, garbage: this.garbage }
   }
 
+  /** The prefetched listing and grant, once, if still fresh; a stale grant is released. */
+  private takeEarly(): { listing: Promise<SubnetListing | undefined>; grant: Promise<string | undefined> } | undefined {
+    const early = this.early
+    if (!early?.listing || !early.grant) return undefined
+    this.early = { ...early, listing: undefined, grant: undefined }
+    if (this.clock.now() - early.at <= EARLY_MAX_AGE_MS) return { listing: early.listing, grant: early.grant }
+    void early.grant.then((id) => (id === undefined ? undefined : this.registry.releaseLease(id)))
+    return undefined
+  }
+
   private async tryAcquire(config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     // The grant is a store write like the creation: start it now, alongside the listing, so a
     // new host waits for one write less. Unused (reuse, or a failed listing) it is revoked.
-    const granting = this.registry.grantLease(this.ttl, signal)
+    const early = this.takeEarly()
+    const granting = early
+      ? early.grant.then((id) => id ?? this.registry.grantLease(this.ttl, signal))
+      : this.registry.grantLease(this.ttl, signal)
     let grantedId: string | undefined
-    let listing: Awaited<ReturnType<Registry['listSubnets']>>
+    let listing: SubnetListing
     try {
-      listing = await this.registry.listSubnets(this.prefix, signal)
+      listing = (await early?.listing) ?? (await this.registry.listSubnets(this.prefix, signal))
       grantedId = await granting
     } catch (err) {
       void granting.then((id) => this.registry.releaseLease(id), () => {})
@@ -153,9 +201,10 @@ export class EtcdSubnetManager implements SubnetManager {
 
   /** Grants handed to createSubnet, which owns them from then on. */
   private readonly consumed = new Set<string>()
+  private early: EarlyRequests | undefined
 
   private async acquireFrom(
-    listing: Awaited<ReturnType<Registry['listSubnets']>>, config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, grantedId: string, signal: AbortSignal,
+    listing: SubnetListing, config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, grantedId: string, signal: AbortSignal,
   ): Promise<Lease> {
     const entries = listing.entries.map((e) => parseEntry(e, this.garbage)).filter((e): e is ParsedEntry => e !== undefined)
     const value = encodeLeaseAttrs(attrs)

@@ -126,3 +126,46 @@ test('a failing registration also ends the traffic-rules task (no dangling promi
   await new Promise((r) => setImmediate(r))
   assert.match(String(rulesSaw), /no tun here/)
 })
+
+test('without masquerade or forward rules, subnet.env is written before the firewall work starts', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const order: string[] = []
+  const parts: DaemonParts = {
+    ...bed.parts,
+    trafficRules: async (_config, leaseReady, signal) => {
+      order.push('rules started')
+      await leaseReady
+      return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
+    },
+    writeSubnetEnv: async (input) => { order.push('subnet.env'); bed.written.push(subnetEnvText(input)) },
+  }
+  const ac = new AbortController()
+  const running = runDaemon({ ...settings, trafficRulesFirst: false }, parts, ac.signal)
+  await until(() => order.length === 2)
+  assert.deepEqual(order, ['subnet.env', 'rules started'])
+  ac.abort()
+  assert.equal(await running, 'stopped')
+})
+
+// A stop that arrives while start-up is still under way must end the daemon, not leave tasks
+// waiting for an abort event that fired before they listened (seen: weftd ignoring SIGTERM
+// sent the moment subnet.env appeared).
+for (const moment of ['selectInterface', 'writeSubnetEnv'] as const) {
+  test(`a stop during ${moment} ends the daemon with 'stopped'`, async () => {
+    const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+    const ac = new AbortController()
+    const parts: DaemonParts = {
+      ...bed.parts,
+      selectInterface: async (families) => {
+        if (moment === 'selectInterface') ac.abort()
+        return bed.parts.selectInterface(families)
+      },
+      writeSubnetEnv: async (input) => {
+        bed.written.push(subnetEnvText(input))
+        if (moment === 'writeSubnetEnv') ac.abort()
+      },
+    }
+    const outcome = await Promise.race([runDaemon(settings, parts, ac.signal), new Promise((r) => setTimeout(() => r('still running after 2 s'), 2000))])
+    assert.equal(outcome, 'stopped')
+  })
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, readdir, rm, stat, writeFile, readFile, chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseDotEnv, parseSubnetEnv, readSubnetFile, renderSubnetEnv, writeSubnetFile } from '../../../src/subnet/subnet-file.ts'
+import { parseDotEnv, parseSubnetEnv, readSubnetFileSync, renderSubnetEnv, writeSubnetFile } from '../../../src/subnet/subnet-file.ts'
 import { formatCidr, parseCidr } from '../../../src/ip/ip.ts'
 import { isWeftError } from '../../../src/errors.ts'
 
@@ -61,9 +61,9 @@ test('writeSubnetFile creates parents, writes atomically with mode 0644, and rep
   const oldMask = process.umask(0o077)
   try {
     const path = join(dir, 'run', 'flannel', 'subnet.env')
-    assert.equal(await readSubnetFile(path), undefined)
+    assert.equal(readSubnetFileSync(path), undefined)
     await writeSubnetFile(path, 'FLANNEL_MTU=1\n')
-    assert.equal(await readSubnetFile(path), 'FLANNEL_MTU=1\n')
+    assert.equal(readSubnetFileSync(path), 'FLANNEL_MTU=1\n')
     assert.equal((await stat(path)).mode & 0o777, 0o644)
     assert.equal((await stat(join(dir, 'run', 'flannel'))).isDirectory(), true)
     await chmod(path, 0o600)
@@ -92,10 +92,10 @@ test('writeSubnetFile leaves the old file and no temp file when the rename fails
   }
 })
 
-test('readSubnetFile rethrows errors other than ENOENT', async () => {
+test('readSubnetFileSync rethrows errors other than ENOENT', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-subnet-'))
   try {
-    await assert.rejects(readSubnetFile(dir), { code: 'EISDIR' })
+    assert.throws(() => readSubnetFileSync(dir), { code: 'EISDIR' })
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -7,7 +7,7 @@ import { MemoryLogger } from '../../../../src/log/logger.ts'
 import { isWeftError } from '../../../../src/errors.ts'
 import { formatCidr, netOverlaps, type IpNet } from '../../../../src/ip/ip.ts'
 import type { LeaseAttrs } from '../../../../src/lease/lease.ts'
-import { ip, net, testParseConfig } from './fixtures.ts'
+import { ip, net, testParseConfig, until } from './fixtures.ts'
 
 const P = '/coreos.com/network'
 const CONFIG = '{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.0","SubnetMax":"10.3.25.0"}'
@@ -243,4 +243,71 @@ test('a grant made for a lost creation race is revoked with it', async () => {
   }
   await sm.acquireLease(config, attrs('9.9.9.9'), signal)
   assert.equal(registry.liveLeases, before + 2, 'the winner\'s lease and ours, nothing leaked from the lost attempt')
+})
+
+/** Counts the registry calls the manager makes; `failing` methods reject once. */
+function counting(registry: MemoryRegistry, failing: readonly string[] = []) {
+  const calls: Record<string, number> = {}
+  const failOnce = new Set(failing)
+  const proxy = new Proxy(registry, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        calls[String(prop)] = (calls[String(prop)] ?? 0) + 1
+        if (failOnce.delete(String(prop))) return Promise.reject(new Error(`${String(prop)}: store unreachable`))
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
+  return { proxy, calls }
+}
+
+test('prefetch: config, listing and grant are sent once, up front, and used by the first acquisition', async () => {
+  const { registry, clock } = setup()
+  const { proxy, calls } = counting(registry)
+  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  sm.prefetch(signal)
+  assert.deepEqual(calls, { getConfig: 1, listSubnets: 1, grantLease: 1 }, 'all three before anything awaits')
+  const config = await sm.getNetworkConfig(signal)
+  const lease = await sm.acquireLease(config, attrs('5.5.5.5'), signal)
+  assert.equal(formatCidr(lease.subnet!), '10.3.3.0/24')
+  assert.deepEqual(calls, { getConfig: 1, listSubnets: 1, grantLease: 1, createSubnet: 1 })
+  const rec = await registry.getSubnet(P, '10.3.3.0-24', signal)
+  assert.equal(rec!.ttlSeconds, 86400, 'the prefetched grant carries the 24 h TTL')
+})
+
+test('prefetch: a failed early listing or grant is simply made again', async () => {
+  const { registry, clock } = setup()
+  const { proxy, calls } = counting(registry, ['listSubnets', 'grantLease'])
+  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  sm.prefetch(signal)
+  const lease = await sm.acquireLease(await sm.getNetworkConfig(signal), attrs('5.5.5.5'), signal)
+  assert.equal(formatCidr(lease.subnet!), '10.3.3.0/24')
+  assert.equal(calls['listSubnets'], 2)
+  assert.equal(calls['grantLease'], 2)
+})
+
+test('prefetch: a listing older than 2 s is not used, and its grant is released', async () => {
+  const { registry, clock } = setup()
+  const { proxy, calls } = counting(registry)
+  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  sm.prefetch(signal)
+  const config = await sm.getNetworkConfig(signal)
+  // Meanwhile another host takes the subnet the early listing would have picked.
+  registry.rawPut(`${P}/subnets/10.3.3.0-24`, value('9.9.9.9'), 86400)
+  await clock.advance(2001)
+  const lease = await sm.acquireLease(config, attrs('5.5.5.5'), signal)
+  assert.equal(formatCidr(lease.subnet!), '10.3.6.0/24', 'chosen from a fresh listing')
+  assert.equal(calls['listSubnets'], 2)
+  await until(() => calls['releaseLease'] === 1)
+})
+
+test('close releases a prefetched grant that was never used', async () => {
+  const { registry, clock } = setup()
+  const { proxy, calls } = counting(registry)
+  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig })
+  sm.prefetch(signal)
+  await sm.close()
+  assert.equal(calls['releaseLease'], 1)
 })
