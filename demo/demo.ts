@@ -55,7 +55,7 @@ interface HostRun {
 function nodeCommand(name: 'weftd' | 'weft', explicit: string | undefined): string[] | undefined {
   const tsx = (file: string): string[] => [process.execPath, '--import', import.meta.resolve('tsx'), file]
   if (explicit !== undefined) return explicit.endsWith('.ts') ? tsx(explicit) : [process.execPath, explicit]
-  if (existsSync(join(repoRoot, 'dist', `${name}.mjs`))) return [process.execPath, join(repoRoot, 'bin', name)]
+  if (existsSync(join(repoRoot, 'dist', `${name}.cjs`))) return [process.execPath, join(repoRoot, 'bin', name)]
   const src = join(repoRoot, 'src', 'cli', `${name}.ts`)
   return existsSync(src) ? tsx(src) : undefined
 }
@@ -208,7 +208,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const weftd = nodeCommand('weftd', args.weftd)
   if (!weftd || !existsSync(weftd[weftd.length - 1]!)) {
-    process.stderr.write(`demo: weftd not found (${weftd?.at(-1) ?? 'dist/weftd.mjs or src/cli/weftd.ts'}); build first: bash scripts/setup.sh\n`)
+    process.stderr.write(`demo: weftd not found (${weftd?.at(-1) ?? 'dist/weftd.cjs or src/cli/weftd.ts'}); build first: bash scripts/setup.sh\n`)
     return 1
   }
   print(`weftd: ${weftd.slice(1).join(' ')}`)

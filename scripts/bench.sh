@@ -3,7 +3,7 @@
 # and writes bench/results/<name>.json. Benchmarks that need root skip with a reason otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f dist/weftd.mjs ] || npm run -s build
+[ -f dist/weftd.cjs ] || npm run -s build
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
   for f in bench/*.bench.ts; do [ -e "$f" ] && names+=("$(basename "$f" .bench.ts)"); done

@@ -10,7 +10,7 @@ case "$tier" in
   *) echo "usage: scripts/test.sh [unit|compliance|integration|privileged|e2e|all]" >&2; exit 2 ;;
 esac
 [ "$tier" = all ] && npm run -s typecheck
-[ -f dist/weftd.mjs ] || npm run -s build
+[ -f dist/weftd.cjs ] || npm run -s build
 files=()
 for d in "${dirs[@]}"; do
   [ -d "$d" ] || continue

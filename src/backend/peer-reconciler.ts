@@ -70,7 +70,7 @@ const subnetsOf = (lease: Lease, families: readonly Family[]): IpNet[] => leaseF
 /** The peers of one network and the operations that change them (see the header). */
 export class PeerReconciler {
   private readonly peers = new Map<string, Peer>()
-  /** Entry key → peer key, to map a kernel notification to its peer. */
+  /** Entry key to peer key, to map a kernel notification to its peer. */
   private readonly owners = new Map<string, string>()
   private readonly accepted = new SubnetIndex()
   /** Refused (or ignored) leases by key, with the reason last logged. */

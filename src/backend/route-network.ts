@@ -43,7 +43,7 @@ export interface RouteNetworkOptions extends LeaseCheckContext {
 /** Runs the peer table against the lease watch, kernel notifications and the check timer. */
 export class RouteNetwork {
   private readonly table: PeerReconciler
-  /** Entry key → latest notification verdict, until the next flush. */
+  /** Entry key to latest notification verdict, until the next flush. */
   private readonly pending = new Map<string, { peer: string; bad: boolean }>()
   private flushScheduled = false
   /** Watch results not yet taken by a drain. */
@@ -173,7 +173,7 @@ export class RouteNetwork {
     })
   }
 
-  /** Lets the backend recreate its devices; false (and a retry with backoff, 1 s → 30 s as flannel) when it cannot. */
+  /** Lets the backend recreate its devices; false (and a retry with backoff, 1 s to 30 s as flannel) when it cannot. */
   private async ensureDevices(): Promise<boolean> {
     try {
       await this.table.ensureDevices()

@@ -8,7 +8,7 @@ import { startHealthServer, type HealthServer } from '../daemon/healthz.ts'
 import { StreamLogger } from '../log/stream-logger.ts'
 import type { Logger } from '../log/logger.ts'
 import { errorMessage, isWeftError, type ErrorCode } from '../errors.ts'
-import { systemClock } from '../util/clock.ts'
+import { msSinceSpawn, systemClock } from '../util/clock.ts'
 import { backendRegistry } from '../backend/registry.ts'
 import { parseNetworkConfig } from '../config/parse-network-config.ts'
 import { parseSubnetEnv, readSubnetFileSync, writeSubnetFile, type PreviousSubnetEnv } from '../subnet/subnet-file.ts'
@@ -18,6 +18,8 @@ import type { Kernel } from '../kernel/kernel.ts'
 // Always needed on the way to the first lease: static imports load with the entry point,
 // where dynamic ones would each cost a loader round trip on that path.
 import { LinuxKernel } from '../kernel/linux/linux-kernel.ts'
+import { libc } from '../kernel/linux/libc.ts'
+import { startHeapTrim } from '../daemon/heap-trim.ts'
 import { selectExternalInterface } from '../daemon/iface-select.ts'
 import { checkBrNetfilter } from '../firewall/br-netfilter.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
@@ -45,7 +47,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     return 2
   }
   const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: (line) => process.stderr.write(line) })
-  logger.info('starting', { version: VERSION, sinceSpawnMs: Math.round(performance.now()), flags: describeFlags(options) })
+  logger.info('starting', { version: VERSION, sinceSpawnMs: msSinceSpawn(), flags: describeFlags(options) })
   if (options.kubeSubnetMgr) {
     return fail(logger, options, new Error('--kube-subnet-mgr: the Kubernetes subnet manager is not available in this version; use etcd'), 2)
   }
@@ -72,8 +74,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
 
     kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
-    // v8/vm for the heap trim load after start-up, off its path.
-    setTimeout(() => void import('../daemon/heap-trim.ts').then((m) => m.startHeapTrim(5000, signal)), 1000).unref()
+    startHeapTrim({ intervalMs: 5000, releaseMalloc: () => libc().mallocTrim(0) }, signal)
     
     const parts = await daemonParts(options, subnetManager, kernel, logger, previous, health)
     const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq, trafficRulesFirst: options.ipMasq || options.iptablesForwardRules }, parts, signal)

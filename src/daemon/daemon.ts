@@ -9,7 +9,7 @@ import type { Kernel } from '../kernel/kernel.ts'
 import type { Lease } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
-import type { Clock } from '../util/clock.ts'
+import { msSinceSpawn, type Clock } from '../util/clock.ts'
 import { WeftError, errorMessage, isWeftError } from '../errors.ts'
 import { isAbort, whenAborted } from '../util/abort.ts'
 import { keepLease } from './lease-renewer.ts'
@@ -87,7 +87,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     }
     const lease = network.lease
     resolveLease(lease)
-    log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: Math.round(performance.now()) })
+    log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: msSinceSpawn() })
     if (rulesReady) tasks.push((await rulesReady).running)
     try {
       await parts.writeSubnetEnv({ config, lease, mtu: network.mtu, ipMasq: settings.ipMasq })
@@ -103,8 +103,8 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     tasks.push(network.run(inner.signal))
     const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
     tasks.push(keeper)
-    // sinceSpawnMs: process uptime, so operators see start-up cost (performance.now() counts from process start)
-    log.info('running', { backend: config.backend.type, sinceSpawnMs: Math.round(performance.now()) })
+    // sinceSpawnMs: process uptime, so operators see start-up cost
+    log.info('running', { backend: config.backend.type, sinceSpawnMs: msSinceSpawn() })
     await Promise.race(tasks.map((t) => t.then(() => { if (!inner.signal.aborted) throw new WeftError('KERNEL_OP_FAILED', 'a daemon task ended unexpectedly') })))
     return 'stopped'
   } catch (err) {

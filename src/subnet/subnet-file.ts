@@ -3,10 +3,9 @@
  * and mk-docker-opts.sh read. Rendering and parsing are pure; writeSubnetFile is the one
  * effect (atomic replace: temp file in the same directory, fsync, rename).
  */
-import { mkdir, open, rename, unlink } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { randomBytes } from '../util/random-bytes.ts'
 import { WeftError } from '../errors.ts'
 import { formatCidr, formatIp, parseIpWithPrefix, type Family, type IpNet } from '../ip/ip.ts'
 
@@ -116,34 +115,37 @@ function unquote(value: string): string {
 /**
  * Writes `text` to `path` atomically: creates the parent (0755), writes a temp file in the same
  * directory, fsyncs, renames over `path`. The file ends up 0644 whatever the umask, as flannel's.
+ * Synchronous calls on purpose: a few hundred bytes on weftd's start-up path, where thread-pool
+ * round trips cost more than the writes, and node:fs/promises would load (and keep resident)
+ * modules nothing else in the daemon needs.
  */
 export async function writeSubnetFile(path: string, text: string): Promise<void> {
   const dir = dirname(path)
-  await mkdir(dir, { recursive: true, mode: 0o755 })
+  mkdirSync(dir, { recursive: true, mode: 0o755 })
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'wx', 0o644)
+  const fd = openSync(tmp, 'wx', 0o644)
+  let closed = false
   let renamed = false
   try {
-    await fh.writeFile(text)
-    await fh.chmod(0o644) // open's mode is filtered by the umask; chmod is not
-    await fh.sync()
-    await fh.close()
-    await rename(tmp, path)
+    writeFileSync(fd, text)
+    fchmodSync(fd, 0o644) // open's mode is filtered by the umask; chmod is not
+    fsyncSync(fd)
+    closeSync(fd)
+    closed = true
+    renameSync(tmp, path)
     renamed = true
   } finally {
-    if (!renamed) {
-      await fh.close().catch(() => {})
-      await unlink(tmp).catch(() => {})
-    }
+    if (!closed) closeSync(fd)
+    if (!renamed) rmSync(tmp, { force: true })
   }
-  await syncDir(dir)
+  syncDir(dir)
 }
 
 /** Makes the rename durable; some filesystems refuse fsync on a directory, which is harmless. */
-async function syncDir(dir: string): Promise<void> {
+function syncDir(dir: string): void {
   try {
-    const d = await open(dir, 'r')
-    try { await d.sync() } finally { await d.close() }
+    const d = openSync(dir, 'r')
+    try { fsyncSync(d) } finally { closeSync(d) }
   } catch { /* best effort */ }
 }
 

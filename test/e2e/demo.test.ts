@@ -122,7 +122,7 @@ test('demo rejects a bad flag with usage (exit 2)', { timeout: 30_000 }, async (
   assert.match(r.out, /--hosts must be an integer in 1\.\.9: 0/)
 })
 
-const builtSkip = skip || (existsSync(join(repo, 'dist', 'weftd.mjs')) || existsSync(join(repo, 'src', 'cli', 'weftd.ts')) ? false : 'no weftd yet (neither dist/weftd.mjs nor src/cli/weftd.ts)')
+const builtSkip = skip || (existsSync(join(repo, 'dist', 'weftd.cjs')) || existsSync(join(repo, 'src', 'cli', 'weftd.ts')) ? false : 'no weftd yet (neither dist/weftd.cjs nor src/cli/weftd.ts)')
 
 test('demo --once with the real weftd and the alloc backend', { skip: builtSkip, timeout: 120_000 }, async () => {
   const r = await runDemo(['--once', '--backend=alloc'], {})

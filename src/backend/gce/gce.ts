@@ -117,7 +117,7 @@ class RouteProgrammer {
     if (nearRouteLimit(existing + 1, limit)) this.log.warn('project is close to its route quota', { project: this.project, routes: existing + 1, limit })
   }
 
-  /** Polls a global operation until DONE, at most operationTimeoutMs (flannel: 100 × 1 s). */
+  /** Polls a global operation until DONE, at most operationTimeoutMs (flannel: 100 times 1 s). */
   private async wait(op: GceOperation, call: string, resource: string, signal: AbortSignal): Promise<void> {
     const interval = this.runtime.pollIntervalMs ?? 1_000
     const deadline = this.deps.clock.now() + (this.runtime.operationTimeoutMs ?? 100_000)

@@ -21,7 +21,7 @@
  *   flannel recreates it but forgets the peers.
  */
 import { whenAborted } from '../../util/abort.ts'
-import { randomBytes } from 'node:crypto'
+import { randomBytes } from '../../util/random-bytes.ts'
 import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
 import type { Family, IpAddr } from '../../ip/ip.ts'

@@ -30,9 +30,11 @@ function loadDirect(): Koffi | undefined {
   const req = nodeRequire()
   const { platform, arch } = process
   try {
-    const pkg = join(dirname(req.resolve('koffi')), 'package.json')
-    const version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version
-    const native = req(`@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`) as Koffi & { version: string }
+    // Paths inside the prebuilt package, which declares no "exports": resolving koffi's own entry
+    // would go through the ESM resolver for its export map, loading modules the daemon never uses.
+    const prebuilt = dirname(req.resolve(`@koromix/koffi-${platform}-${arch}/package.json`))
+    const version = (JSON.parse(readFileSync(join(prebuilt, '..', '..', 'koffi', 'package.json'), 'utf8')) as { version: string }).version
+    const native = req(join(prebuilt, `${platform}_${arch}`, 'koffi.node')) as Koffi & { version: string }
     return native.version === version ? native : undefined
   } catch {
     return undefined

@@ -16,6 +16,8 @@ export interface Libc {
   setns(fd: number, nstype: number): number
   close(fd: number): number
   poll(fds: Buffer, n: number, timeoutMs: number): number
+  /** glibc's malloc_trim: returns free heap pages of every arena to the kernel. */
+  mallocTrim(pad: number): number
   /** errno of the last failed call. */
   errno(): number
 }
@@ -38,6 +40,7 @@ export function libc(): Libc {
   const setns = fn('int setns(int, int)')
   const close = fn('int close(int)')
   const poll = fn('int poll(void *, unsigned long, int)')
+  const mallocTrim = fn('int malloc_trim(unsigned long)')
   cached = {
     socket: (d, t, p) => socket(d, t, p),
     bind: (fd, a, l) => bind(fd, a, l),
@@ -48,6 +51,7 @@ export function libc(): Libc {
     setns: (fd, t) => setns(fd, t),
     close: (fd) => close(fd),
     poll: (fds, n, t) => poll(fds, n, t),
+    mallocTrim: (pad) => mallocTrim(pad),
     errno: () => koffi().errno(),
   }
   return cached
