@@ -69,26 +69,19 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
   const inner = new AbortController()
   const unlisten = whenAborted(signal, () => inner.abort(signal.reason))
   const tasks: Promise<unknown>[] = []
-  // Traffic rules start with the config (tool detection spawns processes) and wait for the lease.
-  let resolveLease!: (lease: Lease) => void
-  let rejectLease!: (err: unknown) => void
-  const leaseReady = new Promise<Lease>((resolve, reject) => { resolveLease = resolve; rejectLease = reject })
-  leaseReady.catch(() => {})
   const rulesFirst = settings.trafficRulesFirst ?? true
-  let rulesReady = rulesFirst ? parts.trafficRules?.(config, leaseReady, inner.signal) : undefined
-  rulesReady?.catch(() => {})
   try {
-    let network: Network
-    try {
-      network = await registerNetwork(config, extIface, parts, signal)
-    } catch (err) {
-      rejectLease(err)
-      throw err
-    }
+    // The firewall work starts only once the lease is in the store: its tool detection spawns
+    // processes, whose synchronous cost would otherwise delay the lease that every other host
+    // waits for (flannel, too, sets up its rules after RegisterNetwork).
+    const network = await registerNetwork(config, extIface, parts, signal)
     const lease = network.lease
-    resolveLease(lease)
     log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: msSinceSpawn() })
-    if (rulesReady) tasks.push((await rulesReady).running)
+    const startRules = (): Promise<{ running: Promise<void> }> | undefined => parts.trafficRules?.(config, Promise.resolve(lease), inner.signal)
+    if (rulesFirst) {
+      const rules = await startRules()
+      if (rules) tasks.push(rules.running)
+    }
     try {
       await parts.writeSubnetEnv({ config, lease, mtu: network.mtu, ipMasq: settings.ipMasq })
       parts.onReady?.()
@@ -96,10 +89,8 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
       // flannel treats this as a warning: the data plane works, only CNI lacks its file.
       log.warn('failed to write subnet file', { path: settings.subnetFile }, err)
     }
-    if (!rulesFirst && parts.trafficRules) {
-      rulesReady = parts.trafficRules(config, leaseReady, inner.signal)
-      tasks.push(rulesReady.then((rules) => rules.running))
-    }
+    const lateRules = rulesFirst ? undefined : startRules()
+    if (lateRules) tasks.push(lateRules.then((rules) => rules.running))
     tasks.push(network.run(inner.signal))
     const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
     tasks.push(keeper)

@@ -13,6 +13,8 @@ export interface SubnetManager {
   acquireLease(config: NetworkConfig, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease>
   /** Extends the lease; resolves with the new expiration. */
   renewLease(lease: Lease, signal: AbortSignal): Promise<Lease>
+  /** Every valid lease at one revision (start-up may answer from the listing it prefetched). */
+  listLeases(signal: AbortSignal): Promise<Lease[]>
   /** Every lease except `own`: a snapshot first, then batches of events; re-lists after compaction. */
   watchLeases(own: Lease | undefined, signal: AbortSignal): AsyncIterable<LeaseWatchResult>
   /** Changes to our own lease; a 'removed' event means it was revoked. */

@@ -101,13 +101,12 @@ async function previousMacs(deps: BackendDeps, families: readonly Family[], sign
   const ac = new AbortController()
   const unlisten = whenAborted(signal, () => ac.abort(signal.reason))
   try {
-    const iterator = deps.subnetManager.watchLeases(undefined, ac.signal)[Symbol.asyncIterator]()
     const timeout = deps.clock.sleep(PREVIOUS_LEASE_TIMEOUT_MS, ac.signal).then(() => undefined, () => undefined)
-    const first = await Promise.race([iterator.next(), timeout])
-    if (!first || first.done || first.value.kind !== 'snapshot') return found
+    const leases = await Promise.race([deps.subnetManager.listLeases(ac.signal), timeout])
+    if (!leases) return found
     for (const family of families) {
       const own = family === 4 ? deps.extIface.extAddr : deps.extIface.extV6Addr
-      const mine = first.value.leases.find((l) => l.attrs.backendType === VXLAN_TYPE && ipEqual(publicIpOf(l, family), own as IpAddr))
+      const mine = leases.find((l) => l.attrs.backendType === VXLAN_TYPE && ipEqual(publicIpOf(l, family), own as IpAddr))
       const decoded = mine && decodeBackendData(family === 4 ? mine.attrs.backendData : mine.attrs.backendV6Data)
       if (decoded?.ok) found.set(family, decoded.data.vtepMac)
     }

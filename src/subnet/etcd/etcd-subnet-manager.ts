@@ -139,7 +139,9 @@ export class EtcdSubnetManager implements SubnetManager {
    * fine for an operator's command, never used by the watch.
    */
   async listLeases(signal: AbortSignal, options: { withExpiration?: boolean } = {}): Promise<Lease[]> {
-    const listing = await this.registry.listSubnets(this.prefix, signal)
+    // During start-up (vxlan looking for its previous VTEP MAC) the prefetched listing serves.
+    const early = !options.withExpiration && this.early?.listing && this.clock.now() - this.early.at <= EARLY_MAX_AGE_MS ? await this.early.listing : undefined
+    const listing = early ?? (await this.registry.listSubnets(this.prefix, signal))
     const out: Lease[] = []
     for (const entry of listing.entries) {
       let lease = parseEntry(entry, this.garbage)?.lease

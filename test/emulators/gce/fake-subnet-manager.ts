@@ -19,6 +19,7 @@ export class FakeSubnetManager implements SubnetManager {
     return { subnet: parseCidr(this.subnet)!, attrs, expiration: Date.now() + 86_400_000 }
   }
   async renewLease(lease: Lease): Promise<Lease> { return lease }
+  async listLeases(): Promise<Lease[]> { return [] }
   async *watchLeases(): AsyncIterable<LeaseWatchResult> {}
   async *watchLease(): AsyncIterable<LeaseWatchResult> {}
   async close(): Promise<void> {}

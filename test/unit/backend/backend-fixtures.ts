@@ -115,6 +115,13 @@ export class FakeSubnetManager implements SubnetManager {
     return lease
   }
 
+  /** A one-off listing (vxlan looks up its previous lease). */
+  listCalls = 0
+  async listLeases(): Promise<Lease[]> {
+    this.listCalls++
+    return [...this.initial]
+  }
+
   watchLeases(own: Lease | undefined, signal: AbortSignal): AsyncIterable<LeaseWatchResult> {
     this.watchCalls++
     // A watch without `own` is a one-off listing (vxlan looks up its previous lease).

@@ -25,6 +25,7 @@ function fakeManager(clock: FakeClock, failRenewals = 0) {
       if (failRenewals-- > 0) throw new Error('etcd unavailable')
       return { ...lease, expiration: clock.now() + 24 * HOUR }
     },
+    listLeases: () => Promise.reject(new Error('unused')),
     watchLeases: () => { throw new Error('unused') },
     async *watchLease(_own, signal) {
       while (!signal.aborted) {

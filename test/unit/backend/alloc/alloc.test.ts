@@ -22,6 +22,7 @@ function fakeManager(calls: LeaseAttrs[]): SubnetManager {
       return { subnet: parseCidr('10.5.72.0/24')!, attrs, expiration: 1 }
     },
     renewLease: unused,
+    listLeases: unused,
     watchLeases: unused,
     watchLease: unused,
     close: async () => {},

@@ -311,3 +311,14 @@ test('close releases a prefetched grant that was never used', async () => {
   await sm.close()
   assert.equal(calls['releaseLease'], 1)
 })
+
+test('prefetch: listLeases at start-up (vxlan finding its previous MAC) is served from the early listing', async () => {
+  const { registry, clock } = setup()
+  const { proxy, calls } = counting(registry)
+  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  sm.prefetch(signal)
+  const leases = await sm.listLeases(signal)
+  assert.equal(leases.length, 5)
+  await sm.acquireLease(await sm.getNetworkConfig(signal), attrs('5.5.5.5'), signal)
+  assert.equal(calls['listSubnets'], 1, 'one listing served both')
+})
