@@ -107,7 +107,7 @@ async function join(backend: (typeof BACKENDS)[number]): Promise<Record<string, 
     leaseWatch.stdout.on('data', (c: Buffer) => { if (leaseAt === undefined && c.toString().includes(`"PublicIP":"${joiner.underlayIp}"`)) leaseAt = performance.now() })
     await new Promise((r) => setTimeout(r, 300))
     const t0 = performance.now()
-    startWeftd(bed, joiner)
+    const joinRun = startWeftd(bed, joiner)
     const deadline = Date.now() + 20_000
     let subnet: string | undefined
     while (!subnet && Date.now() < deadline) {
@@ -120,6 +120,7 @@ async function join(backend: (typeof BACKENDS)[number]): Promise<Record<string, 
       Promise.all(watchers.map((w) => w.seen(`${subnet} via`))),
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('joiner not routed within 20 s')), 20_000)),
     ])
+    console.log(joinRun.proc.output().split('\n').filter((l) => l.includes('sinceSpawnMs')).join('\n'))
     for (const w of watchers) w.stop()
     leaseWatch.kill('SIGTERM')
     const each = times.map((t) => round(t - t0, 1))
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
   }
   const results: Record<string, unknown> = { date: new Date().toISOString(), loadavg: loadavg().map((l) => round(l)), seconds: SECONDS, runs: RUNS }
   for (const backend of BACKENDS) {
+    if (process.env.JOINONLY) { results[`${backend}-join`] = await join(backend); continue }
     results[`${backend}-throughput`] = await throughput(backend)
     results[`${backend}-join`] = await join(backend)
   }

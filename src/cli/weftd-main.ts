@@ -24,6 +24,7 @@ import { selectExternalInterface } from '../daemon/iface-select.ts'
 import { checkBrNetfilter } from '../firewall/br-netfilter.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import { VERSION } from './version.ts'
+import { writeSync } from 'node:fs'
 import { formatIp, type IpAddr } from '../ip/ip.ts'
 
 /** Error codes that mean "fix your flags or config" (exit 2) rather than a runtime failure (exit 1). */
@@ -46,7 +47,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     process.stderr.write(`weftd: ${errorMessage(err)}\n`)
     return 2
   }
-  const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: (line) => process.stderr.write(line) })
+  const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: writeStderr })
   logger.info('starting', { version: VERSION, sinceSpawnMs: msSinceSpawn(), flags: describeFlags(options) })
   if (options.kubeSubnetMgr) {
     return fail(logger, options, new Error('--kube-subnet-mgr: the Kubernetes subnet manager is not available in this version; use etcd'), 2)
@@ -134,6 +135,19 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
       return { running: untilAborted(signal) }
     },
     onReady: () => health?.setReady(),
+  }
+}
+
+/**
+ * Log lines go to fd 2 directly, as flanneld's glog does: synchronous and in order, without the
+ * stream machinery process.stderr builds on first use. A non-blocking pipe that is full (EAGAIN)
+ * falls back to the stream, which queues.
+ */
+function writeStderr(line: string): void {
+  try {
+    writeSync(2, line)
+  } catch {
+    process.stderr.write(line)
   }
 }
 

@@ -1,0 +1,44 @@
+/**
+ * Runs a bundle from dist/ with a V8 code cache beside it (dist/<name>.cjs.cache): with the
+ * bytecode of the functions start-up runs already compiled, weftd reaches its first lease ~5 ms
+ * sooner (measured: "lease acquired" at 81-85 ms after spawn instead of 89-90). V8 checks the
+ * cache against the source and its own version and flags; a missing or rejected cache is simply
+ * rebuilt from this run once start-up has happened (best effort: a read-only install keeps
+ * working, only without the head start).
+ */
+'use strict'
+const { readFileSync, renameSync, writeFileSync } = require('node:fs')
+const { join } = require('node:path')
+const Module = require('node:module')
+const vm = require('node:vm')
+
+module.exports = function launch(name, { writeCacheAfterMs }) {
+  const dir = join(__dirname, '..', 'dist')
+  const file = join(dir, `${name}.cjs`)
+  const cacheFile = `${file}.cache`
+  // The hashbang becomes a comment so that line numbers stay those of the file.
+  const source = readFileSync(file, 'utf8').replace(/^#!/, '//')
+  let cachedData
+  try { cachedData = readFileSync(cacheFile) } catch { /* first run */ }
+  const script = new vm.Script(Module.wrap(source), {
+    filename: file,
+    cachedData,
+    // The bundle loads cloud SDKs (ES modules) with import().
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  })
+  if (cachedData === undefined || script.cachedDataRejected) {
+    const write = () => {
+      try {
+        const tmp = `${cacheFile}.${process.pid}.tmp`
+        writeFileSync(tmp, script.createCachedData())
+        renameSync(tmp, cacheFile)
+      } catch { /* read-only install: run without a cache */ }
+    }
+    if (writeCacheAfterMs === undefined) process.once('exit', write)
+    else setTimeout(write, writeCacheAfterMs).unref()
+  }
+  const mod = new Module(file, module)
+  mod.filename = file
+  mod.paths = Module._nodeModulePaths(dir)
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, dir)
+}
