@@ -23,8 +23,6 @@ module.exports = function launch(name, { writeCacheAfterMs }) {
   const script = new vm.Script(Module.wrap(source), {
     filename: file,
     cachedData,
-    // The bundle loads cloud SDKs (ES modules) with import().
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   })
   if (cachedData === undefined || script.cachedDataRejected) {
     const write = () => {

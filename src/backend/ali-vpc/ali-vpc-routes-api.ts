@@ -9,6 +9,7 @@ import { withRetry, type RetryPolicy } from '../cloud/retry.ts'
 import { CloudError, isTransientNetworkError } from '../cloud/cloud-error.ts'
 import type { AliCredentials } from './ali-vpc-options.ts'
 import type { AliRouteEntry, VpcRoutesApi } from './vpc-routes-api.ts'
+import { loadSdk } from '../cloud/load-sdk.ts'
 
 
 const API_VERSION = '2016-04-28'
@@ -29,7 +30,7 @@ interface RpcClient {
 }
 
 export async function createAliVpcRoutesApi(config: AliVpcApiConfig): Promise<VpcRoutesApi> {
-  const { default: RPCClient } = await import('@alicloud/pop-core')
+  const RPCClient = loadSdk<typeof import('@alicloud/pop-core')>('@alicloud/pop-core')
   const client = new RPCClient({
     endpoint: config.endpoint,
     apiVersion: API_VERSION,

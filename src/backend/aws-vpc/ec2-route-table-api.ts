@@ -14,6 +14,7 @@ import { CloudError, credentialsError, isRetryableStatus, isTransientNetworkErro
 import { withRetry } from '../cloud/retry.ts'
 import type { RetryPolicy } from '../cloud/retry.ts'
 import type { InstanceInfo, RouteTable, RouteTableApi, RouteTableQuery, TableRoute } from './route-table-api.ts'
+import { loadSdk } from '../cloud/load-sdk.ts'
 
 export interface Ec2ApiOptions {
   readonly region: string
@@ -34,7 +35,7 @@ const CREDENTIALS_HINT =
 
 /** Loads the SDK and returns the API; the client itself is created once per daemon. */
 export async function createEc2RouteTableApi(options: Ec2ApiOptions): Promise<RouteTableApi> {
-  const sdk = await import('@aws-sdk/client-ec2')
+  const sdk = loadSdk<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2')
   const client = new sdk.EC2Client({
     region: options.region,
     maxAttempts: 1,

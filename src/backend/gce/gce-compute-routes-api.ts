@@ -14,6 +14,7 @@ import { withRetry, type RetryPolicy } from '../cloud/retry.ts'
 import { CloudError, isRetryableStatus, isTransientNetworkError } from '../cloud/cloud-error.ts'
 import type { GceMetadataSource, GceToken } from './gce-metadata.ts'
 import type { ComputeRoutesApi, GceOperation, GceOperationStatus, GceRoute, GceSelf, GceSelfLinks } from './compute-routes-api.ts'
+import { loadSdk } from '../cloud/load-sdk.ts'
 
 
 
@@ -30,7 +31,7 @@ export interface GceComputeConfig {
 
 /** Builds the SDK clients; the import happens here so other backends never load the SDK. */
 export async function createGceComputeRoutesApi(config: GceComputeConfig): Promise<ComputeRoutesApi> {
-  const sdk = await import('@google-cloud/compute')
+  const sdk = loadSdk<typeof import('@google-cloud/compute')>('@google-cloud/compute')
   const url = new URL(config.endpoint)
   const protocol = url.protocol.replace(':', '')
   const auth = new MetadataTokenAuth(config.metadata, config.clock, config.requestTimeoutMs ?? 30_000)
