@@ -7,7 +7,7 @@
  * working, only without the head start).
  */
 'use strict'
-const { readFileSync, renameSync, writeFileSync } = require('node:fs')
+const { readFileSync, renameSync, unlinkSync, writeFileSync } = require('node:fs')
 const { join } = require('node:path')
 const Module = require('node:module')
 const vm = require('node:vm')
@@ -26,11 +26,14 @@ module.exports = function launch(name, { writeCacheAfterMs }) {
   })
   if (cachedData === undefined || script.cachedDataRejected) {
     const write = () => {
+      const tmp = `${cacheFile}.${process.pid}.tmp`
       try {
-        const tmp = `${cacheFile}.${process.pid}.tmp`
         writeFileSync(tmp, script.createCachedData())
         renameSync(tmp, cacheFile)
-      } catch { /* read-only install: run without a cache */ }
+      } catch {
+        // A read-only install runs without a cache.
+        try { unlinkSync(tmp) } catch { /* never written */ }
+      }
     }
     if (writeCacheAfterMs === undefined) process.once('exit', write)
     else setTimeout(write, writeCacheAfterMs).unref()
