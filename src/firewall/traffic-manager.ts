@@ -93,24 +93,20 @@ async function firewalls(deps: Pick<TrafficRulesDeps, 'runner' | 'firewalls'>, m
 /** The firewall of the configured mode, found and with the other mode's artefacts removed. */
 export interface PreparedFirewall {
   readonly chosen?: Firewall
+  /** The other mode's firewall, whose leftovers are removed once our rules are in place. */
+  readonly other?: Firewall
   /** Why no firewall could be set up (missing tools); fatal only when rules are wanted. */
   readonly error?: unknown
 }
 
-/**
- * Detection (which iptables variant, nft) and the other mode's clean-up need only the config,
- * so the daemon starts them while the lease is still being acquired: they spawn processes,
- * which is the slowest part of start-up after etcd's writes.
- */
+/** Detection: which iptables variant, whether nft is there; needs only the config. */
 export async function prepareFirewall(deps: Pick<TrafficRulesDeps, 'config' | 'logger' | 'runner' | 'firewalls'>): Promise<PreparedFirewall> {
   const log = deps.logger.child({ component: 'firewall' })
   const { config } = deps
   const mode: FirewallKind = config.enableNFTables ? 'nftables' : 'iptables'
-  const families: Family[] = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
   try {
     const fw = await firewalls(deps, mode, log)
-    if (fw.other) await cleanupOther(fw.other, families, log)
-    return { chosen: fw.chosen }
+    return { chosen: fw.chosen, ...(fw.other ? { other: fw.other } : {}) }
   } catch (err) {
     return { error: err }
   }
@@ -119,8 +115,10 @@ export async function prepareFirewall(deps: Pick<TrafficRulesDeps, 'config' | 'l
 /**
  * Sets up the traffic rules and resolves once they are first applied (rejects if that fails,
  * as flannel exits); then keeps re-checking every `resyncSeconds` until the signal aborts.
+ * The other mode's leftovers are removed after that, off the path to subnet.env (its nft or
+ * iptables-restore run took ~19 ms there): `otherModeCleaned` settles when that is done.
  */
-export async function startTrafficRules(deps: TrafficRulesDeps & { readonly prepared?: Promise<PreparedFirewall> }, signal: AbortSignal): Promise<void> {
+export async function startTrafficRules(deps: TrafficRulesDeps & { readonly prepared?: Promise<PreparedFirewall> }, signal: AbortSignal): Promise<{ otherModeCleaned: Promise<void> }> {
   const log = deps.logger.child({ component: 'firewall' })
   const { options, config, lease } = deps
   const mode: FirewallKind = config.enableNFTables ? 'nftables' : 'iptables'
@@ -149,11 +147,20 @@ export async function startTrafficRules(deps: TrafficRulesDeps & { readonly prep
   }
   const blackholes = options.blackholeRoute ? [lease.subnet, lease.ipv6Subnet].filter((s): s is IpNet => s !== undefined) : []
   if (blackholes.length > 0) await ensureBlackholes(deps, blackholes, log)
-  if (plan.length === 0 && blackholes.length === 0) return
+  const cleaned = cleanupOtherSoon(prepared.other, config, log)
+  if (plan.length === 0 && blackholes.length === 0) return { otherModeCleaned: cleaned }
 
   resyncLoop(deps, chosen, plan.map((p) => p.intent), blackholes, log, signal).catch((err: unknown) => {
     log.error('traffic rule resync stopped', {}, err)
   })
+  return { otherModeCleaned: cleaned }
+}
+
+/** Scheduled, not started: the daemon writes subnet.env in the continuation of our result. */
+function cleanupOtherSoon(other: Firewall | undefined, config: NetworkConfig, log: Logger): Promise<void> {
+  if (!other) return Promise.resolve()
+  const families: Family[] = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
+  return new Promise<void>((resolve) => setImmediate(() => void cleanupOther(other, families, log).then(resolve)))
 }
 
 async function cleanupOther(other: Firewall, families: readonly Family[], log: Logger): Promise<void> {

@@ -123,7 +123,7 @@ test('switching modes removes the other mode\'s artefacts (including the filter 
   const slow = { ...OPTS, resyncSeconds: 60 }
   const run = async (enableNFTables: boolean): Promise<void> => {
     const ac = new AbortController()
-    await startTrafficRules(deps(ns.name, [], { options: slow, config: { ...CONFIG, enableNFTables } }), ac.signal)
+    await (await startTrafficRules(deps(ns.name, [], { options: slow, config: { ...CONFIG, enableNFTables } }), ac.signal)).otherModeCleaned
     ac.abort()
   }
   const iptFlannel = (): string[] => [...ns.exec('iptables-save', []).split('\n'), ...ns.exec('ip6tables-save', []).split('\n')].filter((l) => l.includes('FLANNEL'))

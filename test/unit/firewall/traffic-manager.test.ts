@@ -41,10 +41,12 @@ function setup(over: Partial<TrafficRulesDeps> = {}) {
   return { ipt, nft, clock, logger, kernel, deps }
 }
 
-test('applies v4 and v6 rules with random-fully and cleans the nftables mode first', async () => {
+test('applies v4 and v6 rules with random-fully, then cleans the nftables mode off the start-up path', async () => {
   const { ipt, nft, deps } = setup()
   const ac = new AbortController()
-  await startTrafficRules(deps, ac.signal)
+  const { otherModeCleaned } = await startTrafficRules(deps, ac.signal)
+  assert.deepEqual(nft.ops, [], 'not yet: subnet.env is written first')
+  await otherModeCleaned
   ac.abort()
   assert.deepEqual(nft.ops, [{ op: 'cleanup', families: [4, 6] }])
   assert.equal(ipt.rules(4).length, 10)
@@ -66,7 +68,7 @@ test('--ip-masq-fully-random-disable drops --random-fully; no --ip-masq leaves o
 test('nftables mode uses the nftables firewall and cleans iptables artefacts', async () => {
   const { ipt, nft, deps } = setup({ config: { ...CONFIG, enableNFTables: true } })
   const ac = new AbortController()
-  await startTrafficRules(deps, ac.signal)
+  await (await startTrafficRules(deps, ac.signal)).otherModeCleaned
   ac.abort()
   assert.deepEqual(ipt.ops, [{ op: 'cleanup', families: [4, 6] }])
   assert.equal(nft.ops.filter((o) => o.op === 'apply').length, 2)
