@@ -8,7 +8,7 @@ import { WeftError } from '../../errors.ts'
 import type { Logger } from '../../log/logger.ts'
 import { EtcdClient, type EtcdTlsOptions } from './etcd-client.ts'
 import {
-  type Registry, type RegistryChange, type RegistryEntry, type RegistryWatchBatch, type SubnetListing, type SubnetRecord,
+  type ListedSubnet, type Registry, type RegistryChange, type RegistryEntry, type RegistryWatchBatch, type SubnetListing, type SubnetRecord,
   configKey, subnetsPrefix,
 } from './registry.ts'
 
@@ -147,7 +147,9 @@ export class EtcdRegistry implements Registry {
     return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(leaseId === '0' ? {} : { ttlSeconds }) }
   }
 
-  async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
+  async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, listed?: ListedSubnet): Promise<SubnetRecord> {
+    const unchanged = listed && (await this.updateIfUnchanged(prefix, key, value, ttlSeconds, listed, signal))
+    if (unchanged) return unchanged
     const full = subnetsPrefix(prefix) + key
     const current = await this.client.call<{ kvs?: Kv[] }>('/v3/kv/range', { key: b64(full), keys_only: true }, signal)
     const existing = current.kvs?.[0]
@@ -161,6 +163,24 @@ export class EtcdRegistry implements Registry {
     // The old lease now holds no key; drop it instead of letting it linger for a day.
     if (oldLease !== '0' && oldLease !== leaseId) await this.revokeQuietly(oldLease)
     const revision = put.header?.revision ?? '0'
+    return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(isReservation ? {} : { ttlSeconds }) }
+  }
+
+  /** One transaction instead of range, grant, put and revoke in turn (a restart's reuse). */
+  private async updateIfUnchanged(prefix: string, key: string, value: string, ttlSeconds: number, listed: ListedSubnet, signal: AbortSignal): Promise<SubnetRecord | undefined> {
+    const oldLease = listed.entry.leaseId
+    const isReservation = oldLease === '0'
+    const leaseId = isReservation ? '0' : listed.grantedLeaseId
+    if (leaseId === undefined) return undefined
+    const full = b64(subnetsPrefix(prefix) + key)
+    const res = await this.client.call<{ header?: Header; succeeded?: boolean }>('/v3/kv/txn', {
+      compare: [{ target: 'MOD', key: full, result: 'EQUAL', mod_revision: listed.entry.modRevision }],
+      success: [{ request_put: { key: full, value: b64(value), ...(leaseId === '0' ? {} : { lease: leaseId }) } }],
+    }, signal)
+    if (!res.succeeded) return undefined
+    // The old lease now holds no key; it goes in the background, off the start-up path.
+    if (oldLease !== '0' && oldLease !== leaseId) void this.revokeQuietly(oldLease)
+    const revision = res.header?.revision ?? '0'
     return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(isReservation ? {} : { ttlSeconds }) }
   }
 

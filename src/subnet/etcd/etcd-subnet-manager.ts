@@ -216,7 +216,10 @@ export class EtcdSubnetManager implements SubnetManager {
       const key = formatSubnetKey(mine.parts.subnet, mine.parts.ipv6Subnet)
       if (this.isCompatible(config, mine.parts.subnet, mine.parts.ipv6Subnet)) {
         this.logger.info('found lease for current public IP, reusing', { ...this.describe(mine.lease), publicIP: publicIPText(attrs) })
-        const record = await this.registry.updateSubnet(this.prefix, key, value, this.ttl, signal)
+        // One conditional write with the grant we already hold, while the key is as listed.
+        const entry = listing.entries.find((e) => e.key === key)
+        const record = await this.registry.updateSubnet(this.prefix, key, value, this.ttl, signal, entry && { entry, grantedLeaseId: grantedId })
+        if (record.leaseId === grantedId) this.consumed.add(grantedId)
         return this.withRecord({ ...mine.lease, attrs }, record)
       }
       this.logger.info('found incompatible lease for current public IP, deleting', { key })

@@ -7,7 +7,7 @@
 import { WeftError } from '../../errors.ts'
 import type { Clock } from '../../util/clock.ts'
 import {
-  type Registry, type RegistryChange, type RegistryEntry, type RegistryWatchBatch, type SubnetListing, type SubnetRecord,
+  type ListedSubnet, type Registry, type RegistryChange, type RegistryEntry, type RegistryWatchBatch, type SubnetListing, type SubnetRecord,
   configKey, subnetsPrefix,
 } from './registry.ts'
 
@@ -120,12 +120,16 @@ export class MemoryRegistry implements Registry {
     return this.record(prefix, key) as SubnetRecord
   }
 
-  async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord> {
+  async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, listed?: ListedSubnet): Promise<SubnetRecord> {
     this.enter('updateSubnet', signal)
     const full = subnetsPrefix(prefix) + key
     const existing = this.data.get(full)
     const isReservation = existing !== undefined && existing.leaseId === 0n
-    this.put(full, value, isReservation ? 0n : this.grant(ttlSeconds))
+    // As EtcdRegistry: with the listed entry unchanged, the granted lease is used as it is.
+    const granted = listed?.grantedLeaseId === undefined ? undefined : BigInt(listed.grantedLeaseId)
+    const unchanged = listed !== undefined && existing !== undefined && String(existing.modRevision) === listed.entry.modRevision
+    const reuse = unchanged && granted !== undefined && this.leases.has(granted) ? granted : undefined
+    this.put(full, value, isReservation ? 0n : reuse ?? this.grant(ttlSeconds))
     // As EtcdRegistry does: the superseded lease is revoked (it held only this key).
     if (existing && existing.leaseId !== 0n && this.leases.get(existing.leaseId)?.keys.size === 0) this.leases.delete(existing.leaseId)
     return this.record(prefix, key) as SubnetRecord

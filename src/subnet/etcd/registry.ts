@@ -18,6 +18,17 @@ export interface RegistryEntry {
   readonly modRevision: string
 }
 
+/**
+ * The key as a listing just saw it, for updateSubnet: then the update is one conditional write,
+ * applied only if the key is still at that revision (a listed reservation stays one, anything
+ * else moves to `grantedLeaseId`); if it changed meanwhile, the plain update runs instead.
+ */
+export interface ListedSubnet {
+  readonly entry: RegistryEntry
+  /** A lease granted ahead (as for createSubnet); the record's leaseId says whether it was used. */
+  readonly grantedLeaseId?: string
+}
+
 /** A subnet key together with the remaining TTL of its etcd lease. */
 export interface SubnetRecord extends RegistryEntry {
   /** Remaining seconds; undefined for a reservation. */
@@ -77,7 +88,7 @@ export interface Registry {
    * Rewrites the key with a fresh TTL lease (renewal, reuse). A key that exists without a
    * lease is a reservation and stays one: it is rewritten without TTL.
    */
-  updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal): Promise<SubnetRecord>
+  updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, listed?: ListedSubnet): Promise<SubnetRecord>
   deleteSubnet(prefix: string, key: string, signal: AbortSignal): Promise<void>
   /** Changes under `<prefix>/subnets/` from `fromRevision` on; throws REGISTRY_COMPACTED if it is gone. */
   watchSubnets(prefix: string, fromRevision: string, signal: AbortSignal): AsyncIterable<RegistryWatchBatch>

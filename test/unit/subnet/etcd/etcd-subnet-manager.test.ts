@@ -322,3 +322,16 @@ test('prefetch: listLeases at start-up (vxlan finding its previous MAC) is serve
   await sm.acquireLease(await sm.getNetworkConfig(signal), attrs('5.5.5.5'), signal)
   assert.equal(calls['listSubnets'], 1, 'one listing served both')
 })
+
+test('prefetch: a restart reusing its lease by PublicIP moves it to the prefetched grant in one write', async () => {
+  const { registry, clock } = setup()
+  const { proxy, calls } = counting(registry)
+  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig })
+  sm.prefetch(signal)
+  const lease = await sm.acquireLease(await sm.getNetworkConfig(signal), attrs('1.1.1.2'), signal)
+  assert.equal(formatCidr(lease.subnet!), '10.3.2.0/24', 'kept its subnet')
+  assert.deepEqual(calls, { getConfig: 1, listSubnets: 1, grantLease: 1, updateSubnet: 1 }, 'no second grant, and the grant is not released')
+  const rec = await registry.getSubnet(P, '10.3.2.0-24', signal)
+  assert.equal(rec!.value, value('1.1.1.2'))
+  assert.equal(rec!.ttlSeconds, 86400)
+})
