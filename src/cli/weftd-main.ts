@@ -2,6 +2,7 @@
  * Builds weftd's real parts from the parsed flags and runs the daemon. Returns the exit code;
  * never exits the process itself (cli/weftd.ts does).
  */
+import { writeSync } from 'node:fs'
 import { parseDaemonArgs, type DaemonOptions } from '../daemon/options.ts'
 import { runDaemon, subnetEnvText, type DaemonParts } from '../daemon/daemon.ts'
 import { startHealthServer, type HealthServer } from '../daemon/healthz.ts'
@@ -9,6 +10,7 @@ import { StreamLogger } from '../log/stream-logger.ts'
 import type { Logger } from '../log/logger.ts'
 import { errorMessage, isWeftError, type ErrorCode } from '../errors.ts'
 import { msSinceSpawn, systemClock } from '../util/clock.ts'
+import { untilAborted } from '../util/abort.ts'
 import { backendRegistry } from '../backend/registry.ts'
 import { parseNetworkConfig } from '../config/parse-network-config.ts'
 import { parseSubnetEnv, readSubnetFileSync, writeSubnetFile, type PreviousSubnetEnv } from '../subnet/subnet-file.ts'
@@ -24,7 +26,6 @@ import { selectExternalInterface } from '../daemon/iface-select.ts'
 import { checkBrNetfilter } from '../firewall/br-netfilter.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import { VERSION } from './version.ts'
-import { writeSync } from 'node:fs'
 import { formatIp, type IpAddr } from '../ip/ip.ts'
 
 /** Error codes that mean "fix your flags or config" (exit 2) rather than a runtime failure (exit 1). */
@@ -73,10 +74,8 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     subnetManager = etcdManager
     await new Promise((resolve) => setImmediate(resolve))
     if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
-
     kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
     startHeapTrim({ intervalMs: 5000, releaseMalloc: () => libc().mallocTrim(0) }, signal)
-    
     const parts = await daemonParts(options, subnetManager, kernel, logger, previous, health)
     const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq, trafficRulesFirst: options.ipMasq || options.iptablesForwardRules }, parts, signal)
     logger.info('exiting cleanly', { reason: outcome })
@@ -117,10 +116,8 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
       const families = [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])]
       await checkBrNetfilter((path) => kernel.getSysctl(path), families, config.enableNFTables, logger)
     },
-    trafficRules: async (config, leaseReady, signal) => {
-      const { prepareFirewall, startTrafficRules } = await import('../firewall/traffic-manager.ts')
-      const prepared = prepareFirewall({ config, logger })
-      const lease = await leaseReady
+    trafficRules: async (config, lease, signal) => {
+      const { startTrafficRules } = await import('../firewall/traffic-manager.ts')
       await startTrafficRules({
         options: {
           ipMasq: options.ipMasq,
@@ -129,7 +126,7 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
           blackholeRoute: options.ipBlackholeRoute,
           resyncSeconds: options.iptablesResync,
         },
-        config, lease, previous, kernel, logger, clock: systemClock, prepared,
+        config, lease, previous, kernel, logger, clock: systemClock,
       }, signal)
       // The resync loop runs in the background until the signal aborts.
       return { running: untilAborted(signal) }
@@ -149,12 +146,6 @@ function writeStderr(line: string): void {
   } catch {
     process.stderr.write(line)
   }
-}
-
-/** Resolves when the signal aborts, at once if it already has (the rules may start late). */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve()
-  return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
 /** Parses the etcd config with the backend registry; each distinct warning is logged once. */

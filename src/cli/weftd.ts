@@ -6,7 +6,6 @@
  */
 import { runWeftd } from './weftd-main.ts'
 
-if (process.env.V8F) process.getBuiltinModule('node:v8').setFlagsFromString(process.env.V8F)
 const controller = new AbortController()
 let signals = 0
 const onSignal = (name: string): void => {

@@ -51,7 +51,7 @@ export interface DaemonParts {
   /** Pre-flight checks that may warn or refuse (br_netfilter); optional. */
   readonly preflight?: (config: NetworkConfig) => Promise<void>
   /** Masquerade/forward rules, blackhole route: resolves once applied, keeps resyncing until abort. */
-  readonly trafficRules?: (config: NetworkConfig, lease: Promise<Lease>, signal: AbortSignal) => Promise<{ running: Promise<void> }>
+  readonly trafficRules?: (config: NetworkConfig, lease: Lease, signal: AbortSignal) => Promise<{ running: Promise<void> }>
   /** Called once subnet.env is written (readiness). */
   readonly onReady?: () => void
 }
@@ -77,7 +77,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     const network = await registerNetwork(config, extIface, parts, signal)
     const lease = network.lease
     log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: msSinceSpawn() })
-    const startRules = (): Promise<{ running: Promise<void> }> | undefined => parts.trafficRules?.(config, Promise.resolve(lease), inner.signal)
+    const startRules = (): Promise<{ running: Promise<void> }> | undefined => parts.trafficRules?.(config, lease, inner.signal)
     if (rulesFirst) {
       const rules = await startRules()
       if (rules) tasks.push(rules.running)

@@ -90,8 +90,8 @@ async function firewalls(deps: Pick<TrafficRulesDeps, 'runner' | 'firewalls'>, m
   return { chosen: chosen.value, other: other.value }
 }
 
-/** The firewall of the configured mode, found and with the other mode's artefacts removed. */
-export interface PreparedFirewall {
+/** The firewall of the configured mode, and the other mode's for its clean-up. */
+interface PreparedFirewall {
   readonly chosen?: Firewall
   /** The other mode's firewall, whose leftovers are removed once our rules are in place. */
   readonly other?: Firewall
@@ -100,7 +100,7 @@ export interface PreparedFirewall {
 }
 
 /** Detection: which iptables variant, whether nft is there; needs only the config. */
-export async function prepareFirewall(deps: Pick<TrafficRulesDeps, 'config' | 'logger' | 'runner' | 'firewalls'>): Promise<PreparedFirewall> {
+async function prepareFirewall(deps: Pick<TrafficRulesDeps, 'config' | 'logger' | 'runner' | 'firewalls'>): Promise<PreparedFirewall> {
   const log = deps.logger.child({ component: 'firewall' })
   const { config } = deps
   const mode: FirewallKind = config.enableNFTables ? 'nftables' : 'iptables'
@@ -118,7 +118,7 @@ export async function prepareFirewall(deps: Pick<TrafficRulesDeps, 'config' | 'l
  * The other mode's leftovers are removed after that, off the path to subnet.env (its nft or
  * iptables-restore run took ~19 ms there): `otherModeCleaned` settles when that is done.
  */
-export async function startTrafficRules(deps: TrafficRulesDeps & { readonly prepared?: Promise<PreparedFirewall> }, signal: AbortSignal): Promise<{ otherModeCleaned: Promise<void> }> {
+export async function startTrafficRules(deps: TrafficRulesDeps, signal: AbortSignal): Promise<{ otherModeCleaned: Promise<void> }> {
   const log = deps.logger.child({ component: 'firewall' })
   const { options, config, lease } = deps
   const mode: FirewallKind = config.enableNFTables ? 'nftables' : 'iptables'
@@ -128,7 +128,7 @@ export async function startTrafficRules(deps: TrafficRulesDeps & { readonly prep
   const wantRules = options.ipMasq || options.forwardRules
 
   let plan: { intent: TrafficIntent; stale?: TrafficIntent }[] = []
-  const prepared = await (deps.prepared ?? prepareFirewall(deps))
+  const prepared = await prepareFirewall(deps)
   const chosen = prepared.chosen
   if (prepared.error !== undefined) {
     // without masq/forward rules there is nothing to install, so a missing tool is not fatal

@@ -18,6 +18,11 @@ export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
   return () => signal.removeEventListener('abort', fn)
 }
 
+/** Resolves when the signal aborts, at once if it already has (a Network with no data path runs like this). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => void whenAborted(signal, resolve))
+}
+
 /** Exponential backoff delays: base, 2·base, ... capped at max. */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))

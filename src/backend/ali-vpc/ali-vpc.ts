@@ -32,6 +32,7 @@ import { ALI_METADATA_DEFAULT, AliMetadata, type AliSelf } from './ali-metadata.
 import type { VpcRoutesApi } from './vpc-routes-api.ts'
 import { ALI_ROUTE_LIMIT, findEntry, planAliRoutes } from './ali-route-plan.ts'
 import type { AliVpcApiConfig } from './ali-vpc-routes-api.ts'
+import { untilAborted } from '../../util/abort.ts'
 
 export const ALI_VPC_DEFAULT_ENDPOINT = 'https://vpc.aliyuncs.com'
 
@@ -73,7 +74,7 @@ export function createAliVpcBackend(options: AliVpcOptions, deps: BackendDeps, r
         ...(runtime.retryPolicy ? { retryPolicy: runtime.retryPolicy } : {}),
       })
       await new EntryProgrammer(api, self, deps, log, runtime).ensure(lease.subnet, config.ipv4.network, signal)
-      return { lease, mtu: deps.extIface.mtu, run: waitForAbort }
+      return { lease, mtu: deps.extIface.mtu, run: untilAborted }
     },
   }
 }
@@ -136,11 +137,4 @@ class EntryProgrammer {
       await this.deps.clock.sleep(this.runtime.pollIntervalMs ?? 1_000, signal)
     }
   }
-}
-
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    signal.addEventListener('abort', () => resolve(), { once: true })
-  })
 }

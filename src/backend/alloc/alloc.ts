@@ -7,6 +7,7 @@ import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
 import type { LeaseAttrs } from '../../lease/lease.ts'
 import type { AllocOptions } from './alloc-options.ts'
+import { untilAborted } from '../../util/abort.ts'
 
 /** Factory: `(options, deps) => Backend`, as every backend in the registry. */
 export function alloc(_options: AllocOptions, deps: BackendDeps): Backend {
@@ -25,14 +26,8 @@ export function alloc(_options: AllocOptions, deps: BackendDeps): Backend {
       return {
         lease,
         mtu: extIface.mtu,
-        run: (runSignal) => waitForAbort(runSignal),
+        run: untilAborted,
       }
     },
   }
-}
-
-/** No data path: resolves once the signal aborts. */
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve()
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }

@@ -32,6 +32,7 @@ import { createImds } from './imds.ts'
 import type { Imds } from './imds.ts'
 import { planRouteTable } from './plan.ts'
 import type { Eni, RouteOp, RouteTable, RouteTableApi } from './route-table-api.ts'
+import { untilAborted } from '../../util/abort.ts'
 
 /** Effects the backend needs; tests pass fakes, production uses IMDS and the SDK. */
 export interface AwsVpcEnv {
@@ -223,11 +224,7 @@ function makeNetwork(lease: Lease, mtu: number): Network {
     lease,
     mtu,
     // flannel's aws-vpc handles no peer events: the VPC routes between hosts.
-    run: (signal) =>
-      new Promise<void>((resolve) => {
-        if (signal.aborted) return resolve()
-        signal.addEventListener('abort', () => resolve(), { once: true })
-      }),
+    run: untilAborted,
   }
 }
 

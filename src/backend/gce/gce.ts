@@ -31,6 +31,7 @@ import { GceMetadata, gceMetadataBase, type GceMetadataSource } from './gce-meta
 import type { ComputeRoutesApi, GceOperation, GceRoute } from './compute-routes-api.ts'
 import { GCE_ROUTE_LIMIT, desiredGceRoute, planGceRoute } from './gce-route-plan.ts'
 import type { GceComputeConfig } from './gce-compute-routes-api.ts'
+import { untilAborted } from '../../util/abort.ts'
 
 export const GCE_COMPUTE_DEFAULT_ENDPOINT = 'https://compute.googleapis.com'
 
@@ -73,7 +74,7 @@ export function createGceBackend(options: GceOptions, deps: BackendDeps, runtime
       const links = await api.resolveSelfLinks(self, signal)
       const desired = desiredGceRoute(lease.subnet, links.networkSelfLink, links.instanceSelfLink)
       await new RouteProgrammer(api, self.project, deps, log, runtime).ensure(desired, signal)
-      return { lease, mtu: deps.extIface.mtu, run: waitForAbort }
+      return { lease, mtu: deps.extIface.mtu, run: untilAborted }
     },
   }
 }
@@ -137,13 +138,5 @@ class RouteProgrammer {
       await this.deps.clock.sleep(interval, signal)
     }
   }
-}
-
-/** The route stays while the lease lives; nothing to do per remote lease. */
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    signal.addEventListener('abort', () => resolve(), { once: true })
-  })
 }
 

@@ -14,35 +14,29 @@ import { dirname, join } from 'node:path'
 import type koffiModule from 'koffi'
 
 type Koffi = typeof koffiModule
+const nodeRequire = createRequire(import.meta.url)
 let loaded: Koffi | undefined
 
 export function koffi(): Koffi {
-  loaded ??= loadDirect() ?? (nodeRequire()('koffi') as Koffi)
+  loaded ??= loadDirect() ?? (nodeRequire('koffi') as Koffi)
   return loaded
 }
 
 /** The path of koffi's package entry, for worker threads that load it themselves. */
 export function koffiPath(): string {
-  return nodeRequire().resolve('koffi')
+  return nodeRequire.resolve('koffi')
 }
 
 function loadDirect(): Koffi | undefined {
-  const req = nodeRequire()
   const { platform, arch } = process
   try {
     // Paths inside the prebuilt package, which declares no "exports": resolving koffi's own entry
     // would go through the ESM resolver for its export map, loading modules the daemon never uses.
-    const prebuilt = dirname(req.resolve(`@koromix/koffi-${platform}-${arch}/package.json`))
+    const prebuilt = dirname(nodeRequire.resolve(`@koromix/koffi-${platform}-${arch}/package.json`))
     const version = (JSON.parse(readFileSync(join(prebuilt, '..', '..', 'koffi', 'package.json'), 'utf8')) as { version: string }).version
-    const native = req(join(prebuilt, `${platform}_${arch}`, 'koffi.node')) as Koffi & { version: string }
+    const native = nodeRequire(join(prebuilt, `${platform}_${arch}`, 'koffi.node')) as Koffi & { version: string }
     return native.version === version ? native : undefined
   } catch {
     return undefined
   }
-}
-
-let requireFn: NodeJS.Require | undefined
-function nodeRequire(): NodeJS.Require {
-  requireFn ??= createRequire(import.meta.url)
-  return requireFn
 }

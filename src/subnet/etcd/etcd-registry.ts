@@ -143,8 +143,7 @@ export class EtcdRegistry implements Registry {
       await this.revokeQuietly(leaseId)
       throw new WeftError('LEASE_CONFLICT', `subnet already exists: ${key}`, { details: { key } })
     }
-    const revision = res.header?.revision ?? '0'
-    return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(leaseId === '0' ? {} : { ttlSeconds }) }
+    return writtenRecord(key, value, leaseId, res.header, ttlSeconds)
   }
 
   async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, listed?: ListedSubnet): Promise<SubnetRecord> {
@@ -162,15 +161,13 @@ export class EtcdRegistry implements Registry {
     }, signal)
     // The old lease now holds no key; drop it instead of letting it linger for a day.
     if (oldLease !== '0' && oldLease !== leaseId) await this.revokeQuietly(oldLease)
-    const revision = put.header?.revision ?? '0'
-    return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(isReservation ? {} : { ttlSeconds }) }
+    return writtenRecord(key, value, leaseId, put.header, ttlSeconds)
   }
 
   /** One transaction instead of range, grant, put and revoke in turn (a restart's reuse). */
   private async updateIfUnchanged(prefix: string, key: string, value: string, ttlSeconds: number, listed: ListedSubnet, signal: AbortSignal): Promise<SubnetRecord | undefined> {
     const oldLease = listed.entry.leaseId
-    const isReservation = oldLease === '0'
-    const leaseId = isReservation ? '0' : listed.grantedLeaseId
+    const leaseId = oldLease === '0' ? '0' : listed.grantedLeaseId
     if (leaseId === undefined) return undefined
     const full = b64(subnetsPrefix(prefix) + key)
     const res = await this.client.call<{ header?: Header; succeeded?: boolean }>('/v3/kv/txn', {
@@ -180,8 +177,7 @@ export class EtcdRegistry implements Registry {
     if (!res.succeeded) return undefined
     // The old lease now holds no key; it goes in the background, off the start-up path.
     if (oldLease !== '0' && oldLease !== leaseId) void this.revokeQuietly(oldLease)
-    const revision = res.header?.revision ?? '0'
-    return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(isReservation ? {} : { ttlSeconds }) }
+    return writtenRecord(key, value, leaseId, res.header, ttlSeconds)
   }
 
   async deleteSubnet(prefix: string, key: string, signal: AbortSignal): Promise<void> {
@@ -264,4 +260,10 @@ function readPem(flag: string, path: string): Buffer {
 
 function toEntry(base: string, kv: Kv): RegistryEntry {
   return { key: unb64(kv.key).slice(base.length), value: unb64(kv.value), leaseId: kv.lease ?? '0', modRevision: kv.mod_revision ?? '0' }
+}
+
+/** The record of a key just written: a reservation (lease 0) has no TTL. */
+function writtenRecord(key: string, value: string, leaseId: string, header: Header | undefined, ttlSeconds: number): SubnetRecord {
+  const revision = header?.revision ?? '0'
+  return { key, value, leaseId, modRevision: revision, storeRevision: revision, ...(leaseId === '0' ? {} : { ttlSeconds }) }
 }

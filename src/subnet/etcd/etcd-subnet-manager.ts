@@ -140,7 +140,7 @@ export class EtcdSubnetManager implements SubnetManager {
    */
   async listLeases(signal: AbortSignal, options: { withExpiration?: boolean } = {}): Promise<Lease[]> {
     // During start-up (vxlan looking for its previous VTEP MAC) the prefetched listing serves.
-    const early = !options.withExpiration && this.early?.listing && this.clock.now() - this.early.at <= EARLY_MAX_AGE_MS ? await this.early.listing : undefined
+    const early = options.withExpiration ? undefined : await this.freshEarly()?.listing
     const listing = early ?? (await this.registry.listSubnets(this.prefix, signal))
     const out: Lease[] = []
     for (const entry of listing.entries) {
@@ -159,7 +159,7 @@ export class EtcdSubnetManager implements SubnetManager {
   async close(): Promise<void> {
     const grant = this.early?.grant
     this.early = undefined
-    await grant?.then((id) => (id === undefined ? undefined : this.registry.releaseLease(id)))
+    await this.releaseEarlyGrant(grant)
     await this.registry.close()
   }
 
@@ -171,10 +171,21 @@ export class EtcdSubnetManager implements SubnetManager {
   private takeEarly(): { listing: Promise<SubnetListing | undefined>; grant: Promise<string | undefined> } | undefined {
     const early = this.early
     if (!early?.listing || !early.grant) return undefined
+    const fresh = this.freshEarly() !== undefined
     this.early = { ...early, listing: undefined, grant: undefined }
-    if (this.clock.now() - early.at <= EARLY_MAX_AGE_MS) return { listing: early.listing, grant: early.grant }
-    void early.grant.then((id) => (id === undefined ? undefined : this.registry.releaseLease(id)))
+    if (fresh) return { listing: early.listing, grant: early.grant }
+    void this.releaseEarlyGrant(early.grant)
     return undefined
+  }
+
+  /** The prefetched requests while they are recent enough to stand for the store's state. */
+  private freshEarly(): EarlyRequests | undefined {
+    return this.early && this.clock.now() - this.early.at <= EARLY_MAX_AGE_MS ? this.early : undefined
+  }
+
+  private async releaseEarlyGrant(grant: Promise<string | undefined> | undefined): Promise<void> {
+    const id = await grant
+    if (id !== undefined) await this.registry.releaseLease(id)
   }
 
   private async tryAcquire(config: NetworkConfig, v4: FamilyConfig, attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {

@@ -91,10 +91,9 @@ test('with masquerade or forward rules, the rules start once the lease is stored
   let rulesLease: string | undefined
   const parts: DaemonParts = {
     ...bed.parts,
-    trafficRules: async (_config, leaseReady, signal) => {
+    trafficRules: async (_config, lease, signal) => {
       const stored = (await bed.registry.listSubnets(PREFIX, signal)).entries.length
       order.push(`rules started (${stored} lease stored)`)
-      const lease = await leaseReady
       rulesLease = lease.subnet && `${lease.subnet.addr}/${lease.subnet.prefix}`
       order.push('rules applied')
       return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
@@ -132,9 +131,8 @@ test('without masquerade or forward rules, subnet.env is written before the fire
   const order: string[] = []
   const parts: DaemonParts = {
     ...bed.parts,
-    trafficRules: async (_config, leaseReady, signal) => {
+    trafficRules: async (_config, _lease, signal) => {
       order.push('rules started')
-      await leaseReady
       return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
     },
     writeSubnetEnv: async (input) => { order.push('subnet.env'); bed.written.push(subnetEnvText(input)) },

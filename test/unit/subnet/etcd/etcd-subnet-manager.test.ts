@@ -263,10 +263,16 @@ function counting(registry: MemoryRegistry, failing: readonly string[] = []) {
   return { proxy, calls }
 }
 
-test('prefetch: config, listing and grant are sent once, up front, and used by the first acquisition', async () => {
+/** setup() behind a call-counting registry, and a manager over it. */
+function countingSetup(failing: readonly string[] = []) {
   const { registry, clock } = setup()
-  const { proxy, calls } = counting(registry)
+  const { proxy, calls } = counting(registry, failing)
   const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  return { registry, clock, calls, sm }
+}
+
+test('prefetch: config, listing and grant are sent once, up front, and used by the first acquisition', async () => {
+  const { registry, calls, sm } = countingSetup()
   sm.prefetch(signal)
   assert.deepEqual(calls, { getConfig: 1, listSubnets: 1, grantLease: 1 }, 'all three before anything awaits')
   const config = await sm.getNetworkConfig(signal)
@@ -278,9 +284,7 @@ test('prefetch: config, listing and grant are sent once, up front, and used by t
 })
 
 test('prefetch: a failed early listing or grant is simply made again', async () => {
-  const { registry, clock } = setup()
-  const { proxy, calls } = counting(registry, ['listSubnets', 'grantLease'])
-  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  const { calls, sm } = countingSetup(['listSubnets', 'grantLease'])
   sm.prefetch(signal)
   const lease = await sm.acquireLease(await sm.getNetworkConfig(signal), attrs('5.5.5.5'), signal)
   assert.equal(formatCidr(lease.subnet!), '10.3.3.0/24')
@@ -289,9 +293,7 @@ test('prefetch: a failed early listing or grant is simply made again', async () 
 })
 
 test('prefetch: a listing older than 2 s is not used, and its grant is released', async () => {
-  const { registry, clock } = setup()
-  const { proxy, calls } = counting(registry)
-  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  const { registry, clock, calls, sm } = countingSetup()
   sm.prefetch(signal)
   const config = await sm.getNetworkConfig(signal)
   // Meanwhile another host takes the subnet the early listing would have picked.
@@ -304,18 +306,14 @@ test('prefetch: a listing older than 2 s is not used, and its grant is released'
 })
 
 test('close releases a prefetched grant that was never used', async () => {
-  const { registry, clock } = setup()
-  const { proxy, calls } = counting(registry)
-  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig })
+  const { calls, sm } = countingSetup()
   sm.prefetch(signal)
   await sm.close()
   assert.equal(calls['releaseLease'], 1)
 })
 
 test('prefetch: listLeases at start-up (vxlan finding its previous MAC) is served from the early listing', async () => {
-  const { registry, clock } = setup()
-  const { proxy, calls } = counting(registry)
-  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig, random: () => 0 })
+  const { calls, sm } = countingSetup()
   sm.prefetch(signal)
   const leases = await sm.listLeases(signal)
   assert.equal(leases.length, 5)
@@ -324,9 +322,7 @@ test('prefetch: listLeases at start-up (vxlan finding its previous MAC) is serve
 })
 
 test('prefetch: a restart reusing its lease by PublicIP moves it to the prefetched grant in one write', async () => {
-  const { registry, clock } = setup()
-  const { proxy, calls } = counting(registry)
-  const sm = new EtcdSubnetManager({ registry: proxy, prefix: P, logger: new MemoryLogger(), clock, parseConfig: testParseConfig })
+  const { registry, calls, sm } = countingSetup()
   sm.prefetch(signal)
   const lease = await sm.acquireLease(await sm.getNetworkConfig(signal), attrs('1.1.1.2'), signal)
   assert.equal(formatCidr(lease.subnet!), '10.3.2.0/24', 'kept its subnet')
