@@ -25,7 +25,10 @@ module.exports = function launch(name, { writeCacheAfterMs }) {
     cachedData,
   })
   if (cachedData === undefined || script.cachedDataRejected) {
+    let written = false
     const write = () => {
+      if (written) return
+      written = true
       const tmp = `${cacheFile}.${process.pid}.tmp`
       try {
         writeFileSync(tmp, script.createCachedData())
@@ -35,6 +38,8 @@ module.exports = function launch(name, { writeCacheAfterMs }) {
         try { unlinkSync(tmp) } catch { /* never written */ }
       }
     }
+    // Before weftd changes a V8 flag (src/util/v8-flags.ts): V8 would reject a cache made after.
+    process.once('weft:before-v8-flags', write)
     if (writeCacheAfterMs === undefined) process.once('exit', write)
     else setTimeout(write, writeCacheAfterMs).unref()
   }

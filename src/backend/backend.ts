@@ -55,4 +55,10 @@ export interface BackendDefinition<Options = unknown> {
   /** Validates the `Backend` section (keys already lower-cased); throws ConfigError naming the field. */
   parseOptions(section: Readonly<Record<string, unknown>>): Options
   load(): Promise<(options: Options, deps: BackendDeps) => Backend>
+  /**
+   * Whether any of the backend's JavaScript stays hot (per-peer or per-packet work). When none
+   * does, V8's optimizing compiler only costs memory: its code (~4 MB of the node binary) is
+   * paged in to compile a few thousand lease decodings once.
+   */
+  readonly hotCode: boolean
 }

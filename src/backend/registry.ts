@@ -4,7 +4,8 @@
  * option parser is small and loaded eagerly so the config is validated before any side effect;
  * the implementation is imported lazily by `load()`.
  *
- * To add a backend: one line in `backendRegistry`, `define(type, parseOptions, load)`.
+ * To add a backend: one line in `backendRegistry`, `define(type, parseOptions, load)`, with
+ * `{ hotCode: false }` when none of its JavaScript runs per peer or per packet.
  */
 import type { Backend, BackendDefinition, BackendDeps } from './backend.ts'
 import type { OptionSection } from '../config/backend-options.ts'
@@ -22,13 +23,14 @@ export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
 type Factory<O> = (options: O, deps: BackendDeps) => Backend
 
 /** Builds a definition; erases the option type so differently-typed backends share one map. */
-export function define<O>(type: string, parseOptions: (section: OptionSection) => O, load: () => Promise<Factory<O>>): BackendDefinition {
-  return Object.freeze({ type, parseOptions, load: load as () => Promise<Factory<unknown>> })
+export function define<O>(type: string, parseOptions: (section: OptionSection) => O, load: () => Promise<Factory<O>>, { hotCode = true } = {}): BackendDefinition {
+  return Object.freeze({ type, parseOptions, load: load as () => Promise<Factory<unknown>>, hotCode })
 }
 
 /** Every backend weft knows, in the order listed to operators. */
 export const backendRegistry: BackendRegistry = Object.freeze({
-  alloc: define('alloc', parseAllocOptions, () => import('./alloc/alloc.ts').then((m) => m.alloc)),
+  // alloc programs nothing: after its one lease it only renews.
+  alloc: define('alloc', parseAllocOptions, () => import('./alloc/alloc.ts').then((m) => m.alloc), { hotCode: false }),
   'host-gw': define('host-gw', parseHostGwOptions, () => import('./host-gw/host-gw.ts').then((m) => m.hostGw)),
   udp: define('udp', parseUdpOptions, () => import('./udp/udp.ts').then((m) => m.udp)),
   vxlan: define('vxlan', parseVxlanOptions, () => import('./vxlan/vxlan.ts').then((m) => m.vxlan)),

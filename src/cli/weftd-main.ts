@@ -22,6 +22,7 @@ import type { Kernel } from '../kernel/kernel.ts'
 import { LinuxKernel } from '../kernel/linux/linux-kernel.ts'
 import { libc } from '../kernel/linux/libc.ts'
 import { startHeapTrim } from '../daemon/heap-trim.ts'
+import { setV8Flags } from '../util/v8-flags.ts'
 import { selectExternalInterface } from '../daemon/iface-select.ts'
 import { checkBrNetfilter } from '../firewall/br-netfilter.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
@@ -100,6 +101,8 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
     logger,
     clock: systemClock,
     backendDefinition: (type) => backendRegistry[type],
+    // Before the lease listing is decoded, the one burst such a backend has.
+    tuneRuntime: (definition) => { if (!definition.hotCode) setV8Flags('--no-opt') },
     selectInterface: async (families) => {
       const selection = await selectExternalInterface(kernel, {
         iface: options.iface,

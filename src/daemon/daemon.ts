@@ -44,6 +44,8 @@ export interface DaemonParts {
   readonly logger: Logger
   readonly clock: Clock
   readonly backendDefinition: (type: string) => BackendDefinition | undefined
+  /** Adapts the runtime to the chosen backend before it starts (V8's optimizing compiler); optional. */
+  readonly tuneRuntime?: (definition: BackendDefinition) => void
   /** Chooses the underlay interface for the enabled families. */
   readonly selectInterface: (families: readonly Family[]) => Promise<ExternalInterface>
   /** Writes subnet.env for CNI (atomic). */
@@ -142,6 +144,7 @@ export function enabledFamilies(config: NetworkConfig): Family[] {
 async function registerNetwork(config: NetworkConfig, extIface: ExternalInterface, parts: DaemonParts, signal: AbortSignal): Promise<Network> {
   const definition = parts.backendDefinition(config.backend.type)
   if (!definition) throw new WeftError('BACKEND_UNKNOWN', `unknown backend type "${config.backend.type}"`)
+  parts.tuneRuntime?.(definition)
   const factory = await definition.load()
   const backend: Backend = factory(config.backend.options, {
     subnetManager: parts.subnetManager,

@@ -10,6 +10,8 @@
  * never sees one keeps them (~0.3 MB resident) out of memory.
  */
 
+import { setV8Flags } from '../util/v8-flags.ts'
+
 /** Committed-but-unused heap (bytes) that is worth a full collection. */
 const SLACK_BYTES = 12 * 1024 * 1024
 
@@ -36,7 +38,7 @@ export function startHeapTrim(options: HeapTrimOptions, signal: AbortSignal): vo
 /** The documented way to reach gc() without a command-line flag, which `node bin/weftd` cannot pass. */
 function exposeGc(): (() => void) | null {
   try {
-    process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc')
+    setV8Flags('--expose-gc')
     return process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void
   } catch {
     return null

@@ -79,10 +79,29 @@ test('a backend that cannot load fails with its error and writes nothing', async
   const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
   const parts: DaemonParts = {
     ...bed.parts,
-    backendDefinition: () => ({ type: 'alloc', parseOptions: () => ({}), load: () => Promise.reject(new WeftError('BACKEND_UNSUPPORTED', 'backend alloc is not available here')) }),
+    backendDefinition: () => ({ type: 'alloc', parseOptions: () => ({}), load: () => Promise.reject(new WeftError('BACKEND_UNSUPPORTED', 'backend alloc is not available here')), hotCode: false }),
   }
   await assert.rejects(runDaemon(settings, parts, new AbortController().signal), (err) => isWeftError(err, 'BACKEND_UNSUPPORTED'))
   assert.equal(bed.written.length, 0)
+})
+
+test('the runtime is tuned for the chosen backend before it loads', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const order: string[] = []
+  const parts: DaemonParts = {
+    ...bed.parts,
+    backendDefinition: (type) => {
+      const real = bed.parts.backendDefinition(type)
+      return real && { ...real, load: () => { order.push('load'); return real.load() } }
+    },
+    tuneRuntime: (definition) => order.push(`tune ${definition.type} hotCode=${definition.hotCode}`),
+  }
+  const ac = new AbortController()
+  const running = runDaemon(settings, parts, ac.signal)
+  await until(() => bed.written.length === 1)
+  assert.deepEqual(order, ['tune alloc hotCode=false', 'load'])
+  ac.abort()
+  assert.equal(await running, 'stopped')
 })
 
 test('with masquerade or forward rules, the rules start once the lease is stored and are applied before subnet.env is written', async () => {
@@ -116,7 +135,7 @@ test('a failing registration fails the daemon and starts no traffic rules', asyn
   let rulesStarted = false
   const parts: DaemonParts = {
     ...bed.parts,
-    backendDefinition: () => ({ type: 'udp', parseOptions: () => ({}), load: async () => () => ({ type: 'udp', registerNetwork: async () => { throw new Error('no tun here') } }) }),
+    backendDefinition: () => ({ type: 'udp', parseOptions: () => ({}), load: async () => () => ({ type: 'udp', registerNetwork: async () => { throw new Error('no tun here') } }), hotCode: true }),
     trafficRules: async () => {
       rulesStarted = true
       return { running: Promise.resolve() }

@@ -14,12 +14,13 @@ import { fileURLToPath } from 'node:url'
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
 const built = existsSync(join(REPO, 'dist', 'weft.cjs'))
 
-function copyInstall(): { dir: string; cache: string; run: () => ReturnType<typeof spawnSync> } {
+function copyInstall(bundle?: string): { dir: string; cache: string; run: () => ReturnType<typeof spawnSync> } {
   const dir = mkdtempSync(join(tmpdir(), 'weft-launch-'))
   mkdirSync(join(dir, 'bin'))
   mkdirSync(join(dir, 'dist'))
   for (const f of ['launch.cjs', 'weft', 'package.json']) copyFileSync(join(REPO, 'bin', f), join(dir, 'bin', f))
-  copyFileSync(join(REPO, 'dist', 'weft.cjs'), join(dir, 'dist', 'weft.cjs'))
+  if (bundle === undefined) copyFileSync(join(REPO, 'dist', 'weft.cjs'), join(dir, 'dist', 'weft.cjs'))
+  else writeFileSync(join(dir, 'dist', 'weft.cjs'), bundle)
   const cache = join(dir, 'dist', 'weft.cjs.cache')
   return { dir, cache, run: () => spawnSync(process.execPath, [join(dir, 'bin', 'weft'), 'version'], { encoding: 'utf8', timeout: 20_000 }) }
 }
@@ -65,6 +66,28 @@ test('a cache that cannot be read or written (a directory in its place) leaves t
     assert.equal(String(r.stderr), '')
     assert.ok(statSync(cache).isDirectory(), 'left as it was')
     assert.deepEqual(readdirSync(join(dir, 'dist')).filter((f) => f.endsWith('.tmp')), [], 'no temp file left behind')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a program that changes a V8 flag gets its cache written first, so the next run accepts it', { skip: !built && 'dist/ not built' }, () => {
+  // What src/util/v8-flags.ts does; V8 rejects a cache made after the flag change.
+  const { dir, cache, run } = copyInstall(`
+    function work(n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s }
+    work(10)
+    process.emit('weft:before-v8-flags')
+    require('node:v8').setFlagsFromString('--no-opt')
+    console.log('v0.0.0 flags changed', work(5))
+  `)
+  try {
+    const first = run()
+    assert.equal(first.status, 0, String(first.stderr))
+    assert.match(String(first.stdout), /flags changed 10/)
+    const written = statSync(cache).ino
+    const second = run()
+    assert.equal(second.status, 0, String(second.stderr))
+    assert.equal(statSync(cache).ino, written, 'the cache was accepted (a rejected one is written anew)')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

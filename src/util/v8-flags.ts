@@ -1,0 +1,11 @@
+/**
+ * Run-time V8 flags (node:v8 setFlagsFromString). V8 stamps a code cache with the flags it was
+ * made under and rejects it under others, so bin/launch.cjs writes its pending cache on
+ * BEFORE_V8_FLAGS_EVENT, while the flags are still those every start-up begins with.
+ */
+export const BEFORE_V8_FLAGS_EVENT = 'weft:before-v8-flags'
+
+export function setV8Flags(flags: string): void {
+  ;(process as NodeJS.EventEmitter).emit(BEFORE_V8_FLAGS_EVENT)
+  process.getBuiltinModule('node:v8').setFlagsFromString(flags)
+}
