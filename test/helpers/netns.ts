@@ -22,8 +22,8 @@ export interface RunOptions {
   timeoutMs?: number
   /** Written to stdin, then stdin is closed. */
   input?: string
-  /** Extra environment variables (merged over process.env). */
-  env?: Record<string, string>
+  /** Extra environment variables (merged over process.env; undefined removes one). */
+  env?: Record<string, string | undefined>
   /** Resolve with the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean
 }
@@ -112,8 +112,8 @@ export function delNetnsSync(name: string): void {
 }
 
 export interface SpawnOptions {
-  /** Extra environment variables (merged over process.env). */
-  env?: Record<string, string>
+  /** Extra environment variables (merged over process.env; undefined removes one). */
+  env?: Record<string, string | undefined>
   /** Called with each complete line of stdout and stderr. */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void
   /** How many bytes of combined output to keep for {@link NsProcess.output}; default 64 KiB. */

@@ -17,17 +17,17 @@ export interface WeftdRun {
 }
 
 /** Default flags: this host's eth0, a per-host subnet file, no FORWARD rules unless asked. */
-export function startWeftd(bed: Testbed, host: TestHost, extra: readonly string[] = [], opts: { subnetFile?: string } = {}): WeftdRun {
+export function startWeftd(bed: Testbed, host: TestHost, extra: readonly string[] = [], opts: { subnetFile?: string; env?: NodeJS.ProcessEnv } = {}): WeftdRun {
   const subnetFile = opts.subnetFile ?? join(bed.workDir, `${host.name}-subnet.env`)
-  const proc = host.spawn([process.execPath, WEFTD, `--etcd-endpoints=${bed.etcdEndpoint}`, '--iface=eth0', `--subnet-file=${subnetFile}`, '--log-format=human', ...extra])
+  const proc = host.spawn([process.execPath, WEFTD, `--etcd-endpoints=${bed.etcdEndpoint}`, '--iface=eth0', `--subnet-file=${subnetFile}`, '--log-format=human', ...extra], opts.env && { env: opts.env })
   return { proc, subnetFile, host }
 }
 
-export async function startWeftdReady(bed: Testbed, host: TestHost, extra: readonly string[] = [], opts: { subnetFile?: string; timeoutMs?: number } = {}): Promise<WeftdRun & { env: Record<string, string> }> {
+export async function startWeftdReady(bed: Testbed, host: TestHost, extra: readonly string[] = [], opts: { subnetFile?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<WeftdRun & { env: Record<string, string> }> {
   const subnetFile = opts.subnetFile ?? join(bed.workDir, `${host.name}-subnet.env`)
   // A restart finds the previous run's file: wait for a new one (weftd renames a fresh inode in).
   const before = inode(subnetFile)
-  const run = startWeftd(bed, host, extra, { subnetFile })
+  const run = startWeftd(bed, host, extra, { subnetFile, ...(opts.env && { env: opts.env }) })
   try {
     await eventually(`a new ${subnetFile}`, async () => {
       if (!run.proc.isRunning()) throw new Error('weftd exited before writing its subnet file')
