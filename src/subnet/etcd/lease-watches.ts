@@ -34,10 +34,9 @@ export async function* watchAllLeases(deps: WatchDeps, own: Lease | undefined, s
   while (!signal.aborted) {
     try {
       if (from === undefined) {
-        const listing = await registry.listSubnets(prefix, signal)
-        const leases = listing.entries.flatMap((e) => parseEntry(e, garbage)?.lease ?? [])
-        watcher.reset(leases)
-        from = next(listing.revision)
+        const listed = await listLeases(deps, signal)
+        watcher.reset(listed.leases)
+        from = next(listed.revision)
         failures = 0
         yield { kind: 'snapshot', leases: watcher.leases }
       }
@@ -62,6 +61,15 @@ export async function* watchAllLeases(deps: WatchDeps, own: Lease | undefined, s
       if (!(await pause(deps.clock, delay, signal))) return
     }
   }
+}
+
+/**
+ * The leases of one listing. Its own function: a suspended generator keeps every local it ever
+ * held alive, and the raw listing (5,000 keys and JSON values, ~2 MB) must not outlive parsing.
+ */
+async function listLeases(deps: WatchDeps, signal: AbortSignal): Promise<{ leases: Lease[]; revision: string }> {
+  const listing = await deps.registry.listSubnets(deps.prefix, signal)
+  return { leases: listing.entries.flatMap((e) => parseEntry(e, deps.garbage)?.lease ?? []), revision: listing.revision }
 }
 
 /**

@@ -177,3 +177,25 @@ test('watchLease: key deleted during compaction yields an empty snapshot', async
   assert.deepEqual(r, { kind: 'snapshot', leases: [] })
   ac.abort()
 })
+
+test('watchLeases: the raw listing behind a snapshot is not kept alive while the watch runs', async () => {
+  const { registry, sm, ac, own } = await setup()
+  const list = registry.listSubnets.bind(registry)
+  let listed: WeakRef<object> | undefined
+  registry.listSubnets = async (...args) => {
+    const listing = await list(...args)
+    listed = new WeakRef(listing)
+    return listing
+  }
+  const next = reader(sm.watchLeases(own, ac.signal))
+  assert.deepEqual(describe(await next()), ['snapshot 10.3.1.0/24'])
+  // The watch is now suspended after its snapshot; a generator keeps every local it held.
+  await new Promise((resolve) => setImmediate(resolve))
+  const { setFlagsFromString } = await import('node:v8')
+  setFlagsFromString('--expose-gc')
+  const gc = (await import('node:vm')).runInNewContext('gc') as () => void
+  gc()
+  assert.ok(listed, 'the watch listed the leases')
+  assert.equal(listed.deref(), undefined, 'the listing was collected')
+  ac.abort()
+})
