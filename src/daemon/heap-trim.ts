@@ -37,8 +37,8 @@ export function startHeapTrim(options: HeapTrimOptions, signal: AbortSignal): vo
 
 /** The documented way to reach gc() without a command-line flag, which `node bin/weftd` cannot pass. */
 function exposeGc(): (() => void) | null {
+  if (!setV8Flags('--expose-gc')) return null
   try {
-    setV8Flags('--expose-gc')
     return process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void
   } catch {
     return null

@@ -5,7 +5,13 @@
  */
 export const BEFORE_V8_FLAGS_EVENT = 'weft:before-v8-flags'
 
-export function setV8Flags(flags: string): void {
-  ;(process as NodeJS.EventEmitter).emit(BEFORE_V8_FLAGS_EVENT)
-  process.getBuiltinModule('node:v8').setFlagsFromString(flags)
+/** False when the runtime refused; a flag only tunes, so callers carry on without it. */
+export function setV8Flags(flags: string): boolean {
+  try {
+    ;(process as NodeJS.EventEmitter).emit(BEFORE_V8_FLAGS_EVENT)
+    process.getBuiltinModule('node:v8').setFlagsFromString(flags)
+    return true
+  } catch {
+    return false
+  }
 }
