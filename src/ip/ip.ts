@@ -124,9 +124,19 @@ export function formatCidr(net: IpNet): string {
 }
 
 export function netMask(family: Family, prefix: number): bigint {
+  return MASKS[family][prefix] ?? computeMask(family, prefix)
+}
+
+function computeMask(family: Family, prefix: number): bigint {
   const bits = BigInt(bitsOf(family))
   const all = (1n << bits) - 1n
   return (all << (bits - BigInt(prefix))) & all
+}
+
+/** Every mask made once: containment checks run per route and per lease, thousands at a time. */
+const MASKS: Readonly<Record<Family, readonly bigint[]>> = {
+  4: Array.from({ length: 33 }, (_, p) => computeMask(4, p)),
+  6: Array.from({ length: 129 }, (_, p) => computeMask(6, p)),
 }
 
 /** Number of addresses in the network. */

@@ -53,21 +53,16 @@ export function routeMatches(stored: Route, req: Route): boolean {
 }
 
 /** Longest-prefix match over the given tables in order (local before main), lowest metric on a tie. */
-export function lookup(routes: Iterable<Route>, ip: IpAddr, tables: readonly number[]): Route | undefined {
-  const all = [...routes]
-  for (const table of tables) {
-    let best: Route | undefined
-    for (const r of all) {
-      if ((r.table ?? MAIN_TABLE) !== table || !netContainsIp(r.dst, ip)) continue
-      if (
-        !best ||
-        r.dst.prefix > best.dst.prefix ||
-        (r.dst.prefix === best.dst.prefix && (r.metric ?? 0) < (best.metric ?? 0))
-      ) best = r
-    }
-    if (best) return best
+export function lookup(routes: Iterable<Route>, ip: IpAddr, tables: readonly number[], index?: number): Route | undefined {
+  // One pass for all tables: thousands of peer routes make this the cost of every gateway check.
+  const best: Array<Route | undefined> = tables.map(() => undefined)
+  for (const r of routes) {
+    const t = tables.indexOf(r.table ?? MAIN_TABLE)
+    if (t < 0 || (index !== undefined && r.index !== index) || !netContainsIp(r.dst, ip)) continue
+    const b = best[t]
+    if (!b || r.dst.prefix > b.dst.prefix || (r.dst.prefix === b.dst.prefix && (r.metric ?? 0) < (b.metric ?? 0))) best[t] = r
   }
-  return undefined
+  return best.find((r) => r !== undefined)
 }
 
 /**
@@ -79,8 +74,7 @@ export function checkGateway(routes: Iterable<Route>, gateway: IpAddr, index: nu
   const unreachable = gateway.family === 4 ? 'ENETUNREACH' : 'EHOSTUNREACH'
   // IPv6 link-local next hops are resolved on the given device only.
   if (gateway.family === 6 && gateway.value >> 118n === 0x3fan) return index === undefined ? 'EINVAL' : undefined
-  const candidates = [...routes].filter((r) => index === undefined || r.index === index)
-  const hit = lookup(candidates, gateway, [LOCAL_TABLE, MAIN_TABLE])
+  const hit = lookup(routes, gateway, [LOCAL_TABLE, MAIN_TABLE], index)
   if (!hit || hit.gateway || (hit.type !== 'unicast' && hit.type !== 'local')) return unreachable
   if (gateway.family === 4 && hit.type === 'unicast' && hit.scope === 'universe') return unreachable
   return undefined
