@@ -7,7 +7,7 @@ import { MemoryLogger } from '../../../../src/log/logger.ts'
 import { FakeClock } from '../../../../src/util/clock.ts'
 import type { MemoryKernel } from '../../../../src/kernel/memory/memory-kernel.ts'
 import type { Lease } from '../../../../src/lease/lease.ts'
-import { config, FakeSubnetManager, host, lease, settle, until, type HostOptions } from '../backend-fixtures.ts'
+import { config, FakeSubnetManager, host, ip, lease, settle, until, type HostOptions } from '../backend-fixtures.ts'
 
 const defaults: VxlanOptions = { vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: 0 }
 const MAC_B = '0e:00:00:00:00:0b'
@@ -138,6 +138,35 @@ test('vxlan rolls back the neighbour when the FDB entry fails, and retries on th
   await until(() => t.clock.pending > 0)
   await t.clock.advance(10_000)
   await until(() => t.kernel.calls('replaceRoute').length === 1)
+  t.ac.abort()
+  await running
+})
+
+test('vxlan periodic check leaves intact peers alone and puts back a neighbour changed without a notification', async () => {
+  const t = await setup()
+  t.kernel.failNext('subscribe', 'EPERM') // only the check can notice
+  const running = t.network.run(t.ac.signal)
+  t.sm.added(peer(3))
+  t.sm.added(peer(4))
+  await until(() => t.kernel.calls('replaceRoute').length === 2)
+  await settle()
+  const writes = (from: number): string[] => t.kernel.ops.slice(from).filter((o) => /^(replace|delete)/.test(o.op)).map((o) => o.op)
+  await until(() => t.clock.pending > 0)
+  let from = t.kernel.ops.length
+  await t.clock.advance(10_000)
+  await until(() => t.kernel.calls('listFdb').length > 0)
+  await settle()
+  assert.deepEqual(writes(from), [], 'nothing re-programmed when every entry is intact')
+  const dev = await t.kernel.getLink('flannel.1')
+  assert.ok(dev)
+  await t.kernel.replaceNeigh({ index: dev.index, ip: ip('10.5.3.0'), mac: '0e:00:00:00:00:99', state: 'permanent' })
+  from = t.kernel.ops.length
+  await until(() => t.clock.pending > 0)
+  await t.clock.advance(10_000)
+  await until(() => writes(from).includes('replaceNeigh'))
+  await settle()
+  const neighs = await t.kernel.listNeighs(4, dev.index)
+  assert.deepEqual(neighs.map((n) => `${formatIp(n.ip)} ${n.mac}`).sort(), ['10.5.3.0 0e:00:00:00:00:03', '10.5.4.0 0e:00:00:00:00:04'])
   t.ac.abort()
   await running
 })
