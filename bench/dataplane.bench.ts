@@ -21,6 +21,7 @@ import { createTestbed, type Testbed, type TestHost } from '../test/helpers/test
 import { addPod } from '../test/helpers/pods.ts'
 import { nsExec, pingUntil } from '../test/helpers/netns.ts'
 import { startWeftd, startWeftdReady } from '../test/helpers/weftd.ts'
+import { SERVICE_ENV } from './service-env.ts'
 
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? 5)
 const RUNS = Number(process.env.WEFT_BENCH_RUNS ?? 3)
@@ -42,13 +43,6 @@ async function iperfGbits(bed: Testbed, serverNs: string, clientNs: string, addr
   return doc.end.sum_received.bits_per_second / 1e9
 }
 
-/**
- * weftd runs in the environment a service gets: this machine's shells export
- * NODE_EXTRA_CA_CERTS, which costs every Node process ~40 ms before its first line of code.
- * Joins are measured with it too when it is set.
- */
-const CLEAN_ENV: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: undefined }
-
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] as number
 const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d
 
@@ -58,8 +52,8 @@ type Pods = { p1: Awaited<ReturnType<typeof addPod>>; p2: Awaited<ReturnType<typ
 async function weftPods(bed: Testbed, backend: (typeof BACKENDS)[number]): Promise<Pods & { mtu: number }> {
   await bed.putNetworkConfig({ Network: '10.5.0.0/16', Backend: { Type: backend } })
   const [h1, h2] = bed.hosts as [TestHost, TestHost]
-  const r1 = await startWeftdReady(bed, h1, [], { env: CLEAN_ENV })
-  const r2 = await startWeftdReady(bed, h2, [], { env: CLEAN_ENV })
+  const r1 = await startWeftdReady(bed, h1, [], { env: SERVICE_ENV })
+  const r2 = await startWeftdReady(bed, h2, [], { env: SERVICE_ENV })
   const mtu = Number(r1.env.FLANNEL_MTU)
   return { mtu, p1: await addPod(h1, { name: 'p1', subnet: r1.env.FLANNEL_SUBNET!, mtu }), p2: await addPod(h2, { name: 'p2', subnet: r2.env.FLANNEL_SUBNET!, mtu }) }
 }
@@ -250,7 +244,7 @@ async function joins(backend: (typeof BACKENDS)[number], env: NodeJS.ProcessEnv)
     bareNodeSpawnToFileMsMedian: median('bareNodeSpawnToFileMs'),
     runs,
   }
-  console.log(`${backend}: join median of ${JOIN_RUNS}${env === CLEAN_ENV ? '' : ' (NODE_EXTRA_CA_CERTS inherited)'}: routed on all 7 others ${summary.spawnToAllKernelsMsMedian} ms after spawn (flannel 83–89 ms; target ≤ 89, aim 60); bare node spawned the same way writes a file after ${summary.bareNodeSpawnToFileMsMedian} ms`)
+  console.log(`${backend}: join median of ${JOIN_RUNS}${env === SERVICE_ENV ? '' : ' (NODE_EXTRA_CA_CERTS inherited)'}: routed on all 7 others ${summary.spawnToAllKernelsMsMedian} ms after spawn (flannel 83–89 ms; target ≤ 89, aim 60); bare node spawned the same way writes a file after ${summary.bareNodeSpawnToFileMsMedian} ms`)
   return summary
 }
 
@@ -263,7 +257,7 @@ async function main(): Promise<void> {
   for (const backend of BACKENDS) {
     if (!JOIN_ONLY) results[`${backend}-throughput`] = await throughput(backend)
     if (THROUGHPUT_ONLY) continue
-    results[`${backend}-join`] = await joins(backend, CLEAN_ENV)
+    results[`${backend}-join`] = await joins(backend, SERVICE_ENV)
     if (process.env.NODE_EXTRA_CA_CERTS !== undefined) results[`${backend}-join-inherited-env`] = await joins(backend, process.env)
   }
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })

@@ -6,7 +6,7 @@
  * - RSS of weftd idle (alloc), of alloc with 5,000 leases in etcd, and of vxlan holding 5,000
  *   peers, with the time from spawn until all 5,000 routes are in the kernel.
  * Each figure in the environment a service gets; the start-up figures and the alloc RSS also
- * with this shell's NODE_EXTRA_CA_CERTS when it is set (see CLEAN_ENV).
+ * with this shell's NODE_EXTRA_CA_CERTS when it is set (see SERVICE_ENV).
  * Prints figures and writes bench/results/startup.json. Needs root.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { SERVICE_ENV } from './service-env.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 // WEFT_BENCH_WEFTD: another entry point to measure (e.g. a wrapper that samples memory).
@@ -30,13 +31,6 @@ function track(proc: ChildProcess): ChildProcess {
 }
 const PEERS = 5000
 const SETTLE_MS = Number(process.env.WEFT_BENCH_SETTLE_MS ?? 20_000)
-/**
- * The environment a service gets (systemd, a DaemonSet): this machine's shells export
- * NODE_EXTRA_CA_CERTS, a 144-certificate bundle that every Node process parses before its first
- * line of code (~40 ms and ~2 MB here). Measured both ways; weftd and its baseline alike.
- */
-const CLEAN_ENV: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: undefined }
-
 async function inner(): Promise<void> {
   const { startEtcd } = await import('../test/helpers/etcd-server.ts')
   const { EtcdRegistry } = await import('../src/subnet/etcd/etcd-registry.ts')
@@ -75,7 +69,7 @@ async function inner(): Promise<void> {
         overheadOverNodeMs: round(med(weftd) - med(baseline)), ratioToNode: round(med(weftd) / med(baseline)), idleRssMiB: round(idle),
       }
     }
-    const clean = await startOf(CLEAN_ENV, 'clean')
+    const clean = await startOf(SERVICE_ENV, 'clean')
     const inherited = process.env.NODE_EXTRA_CA_CERTS === undefined ? null : await startOf(process.env, 'inherited')
     const idle = clean.idleRssMiB
 
@@ -84,7 +78,7 @@ async function inner(): Promise<void> {
     await registry.putConfig(prefixAlloc5k, '{"Network":"10.64.0.0/10","Backend":{"Type":"alloc"}}', signal)
     await fillLeases(prefixAlloc5k, (n) => `{"PublicIP":"10.200.${n >> 8}.${n & 255}","PublicIPv6":null,"BackendType":"","BackendData":null}`)
     const alloc5k = (env: NodeJS.ProcessEnv, tag: string) => rssOf([process.execPath, WEFTD, `--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefixAlloc5k}`, '--iface=eth0', `--subnet-file=${join(dir, `alloc5k-${tag}.env`)}`, '--iptables-forward-rules=false'], SETTLE_MS, env)
-    const allocWith5000 = await alloc5k(CLEAN_ENV, 'clean')
+    const allocWith5000 = await alloc5k(SERVICE_ENV, 'clean')
     const allocWith5000Inherited = inherited && await alloc5k(process.env, 'inherited')
 
     // 5,000 vxlan peers in etcd, then weftd with vxlan: time until all routes exist, and RSS.
@@ -94,7 +88,7 @@ async function inner(): Promise<void> {
       return `{"PublicIP":"10.200.${n >> 8}.${n & 255}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
     })
     const t0 = performance.now()
-    const proc = track(spawn(process.execPath, [WEFTD, `--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefixVxlan}`, '--iface=eth0', `--subnet-file=${join(dir, 'vx.env')}`, '--iptables-forward-rules=false'], { stdio: 'ignore', env: CLEAN_ENV }))
+    const proc = track(spawn(process.execPath, [WEFTD, `--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefixVxlan}`, '--iface=eth0', `--subnet-file=${join(dir, 'vx.env')}`, '--iptables-forward-rules=false'], { stdio: 'ignore', env: SERVICE_ENV }))
     let programmedMs = NaN
     for (let i = 0; i < 1200; i++) {
       await sleep(25)
