@@ -10,6 +10,7 @@
  * never sees one keeps them (~0.3 MB resident) out of memory.
  */
 
+import { whenAborted } from '../util/abort.ts'
 import { setV8Flags } from '../util/v8-flags.ts'
 
 /** Committed-but-unused heap (bytes) that is worth a full collection. */
@@ -22,17 +23,18 @@ export interface HeapTrimOptions {
 }
 
 export function startHeapTrim(options: HeapTrimOptions, signal: AbortSignal): void {
+  // undefined: not tried yet; null: not available, memory is merely held longer.
   let gc: (() => void) | null | undefined
   const timer = setInterval(() => {
     const { heapTotal, heapUsed } = process.memoryUsage()
     if (heapTotal - heapUsed <= SLACK_BYTES) return
-    gc ??= exposeGc()
-    if (!gc) return // not available: memory is merely held longer
+    if (gc === undefined) gc = exposeGc()
+    if (!gc) return
     gc()
     options.releaseMalloc?.()
   }, options.intervalMs)
   timer.unref()
-  signal.addEventListener('abort', () => clearInterval(timer), { once: true })
+  whenAborted(signal, () => clearInterval(timer))
 }
 
 /** The documented way to reach gc() without a command-line flag, which `node bin/weftd` cannot pass. */
