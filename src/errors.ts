@@ -27,6 +27,10 @@ export type ErrorCode =
   | 'REGISTRY_UNAVAILABLE'
   /** The store answered, but the revision we watched from was compacted. */
   | 'REGISTRY_COMPACTED'
+  /** The store refused our credentials or permissions (HTTP 401/403): retrying will not help. */
+  | 'REGISTRY_DENIED'
+  /** The store has no such object (HTTP 404). */
+  | 'REGISTRY_NOT_FOUND'
   /** No external interface matched the selection flags. */
   | 'IFACE_NOT_FOUND'
   /** A kernel (netlink, sysctl, TUN) operation failed. */
