@@ -82,6 +82,11 @@ function isEmptyRaw(value: unknown): boolean {
   return value === undefined
 }
 
+/** A value as Go's json.Marshal writes it (compact, HTML-escaped): kube annotations hold such text. */
+export function goJson(value: unknown): string {
+  return goEscape(JSON.stringify(value))
+}
+
 // encoding/json escapes <, >, & and U+2028/U+2029 inside strings by default.
 function goEscape(json: string): string {
   return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)

@@ -1,0 +1,93 @@
+/**
+ * Peers from a list + watch of all nodes, as client-go's reflector does it but without its
+ * pitfalls: the resourceVersion is kept across watch timeouts and errors (bookmarks keep it
+ * fresh), a 410 Expired re-lists and yields a full snapshot that the backend diffs against what
+ * it programmed, errors back off with jitter (100 ms → 5 s) and never end the watch, and one
+ * failing page or event never stops it for good (kubernetes-client/javascript #2385).
+ */
+import { isWeftError } from '../../errors.ts'
+import type { LeaseWatchResult } from '../../lease/lease.ts'
+import type { Logger } from '../../log/logger.ts'
+import type { Clock } from '../../util/clock.ts'
+import type { KubeApi } from './kube-api.ts'
+import type { KubeNode, NodeList } from './kube-types.ts'
+import type { NodePeers } from './node-peers.ts'
+
+export interface NodeWatchDeps {
+  readonly api: KubeApi
+  readonly peers: NodePeers
+  readonly logger: Logger
+  readonly clock: Clock
+  /** A list made earlier (start-up prefetch); used once if it succeeded. */
+  readonly initialList?: () => Promise<FullList | undefined>
+  /** Page size of the list (the API server's default chunking is 500). */
+  readonly pageSize?: number
+  readonly random?: () => number
+}
+
+export interface FullList {
+  readonly resourceVersion: string
+  readonly items: readonly KubeNode[]
+}
+
+const BACKOFF_BASE_MS = 100
+const BACKOFF_MAX_MS = 5000
+
+/** Lists every node, following continue tokens; the first page's resourceVersion is the list's. */
+export async function listAllNodes(api: KubeApi, pageSize: number, signal: AbortSignal): Promise<FullList> {
+  const items: KubeNode[] = []
+  let page: NodeList = await api.listNodes({ limit: pageSize }, signal)
+  const resourceVersion = page.resourceVersion
+  for (;;) {
+    for (const node of page.items) items.push(node)
+    if (!page.continue) return { resourceVersion, items }
+    page = await api.listNodes({ limit: pageSize, continue: page.continue }, signal)
+  }
+}
+
+export async function* watchNodeLeases(deps: NodeWatchDeps, signal: AbortSignal): AsyncGenerator<LeaseWatchResult> {
+  const { api, peers, logger, clock } = deps
+  const random = deps.random ?? Math.random
+  let initial = deps.initialList
+  let from: string | undefined
+  let failures = 0
+  while (!signal.aborted) {
+    try {
+      if (from === undefined) {
+        const early = initial && (await initial())
+        initial = undefined
+        const listed = early ?? (await listAllNodes(api, deps.pageSize ?? 500, signal))
+        peers.reset(listed.items)
+        from = listed.resourceVersion
+        failures = 0
+        logger.debug('nodes listed', { nodes: listed.items.length, peers: peers.size, resourceVersion: from })
+        yield { kind: 'snapshot', leases: peers.all() }
+      }
+      // A server-side timeout of 5–10 min spreads re-watches, as client-go's reflector does.
+      const timeoutSeconds = 300 + Math.floor(random() * 300)
+      for await (const event of api.watchNodes(from, { timeoutSeconds, allowWatchBookmarks: true }, signal)) {
+        failures = 0
+        if (event.type === 'BOOKMARK') {
+          from = event.resourceVersion
+          continue
+        }
+        from = event.object.metadata.resourceVersion ?? from
+        const events = event.type === 'DELETED' ? peers.remove(event.object.metadata.name) : peers.apply(event.object)
+        if (events.length > 0) yield { kind: 'events', events }
+      }
+      // The server ended the stream (its timeout): watch again from where we are.
+    } catch (err) {
+      if (signal.aborted) return
+      if (isWeftError(err, 'REGISTRY_COMPACTED')) {
+        logger.info('node watch expired (410); re-listing nodes', { resourceVersion: from })
+        from = undefined
+        continue
+      }
+      // Full jitter keeps a restarted API server from being hit by every node at once.
+      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures++, 10))
+      const delay = Math.round(cap / 2 + random() * (cap / 2))
+      logger.warn('node watch failed; retrying', { retryInMs: delay, resourceVersion: from }, err)
+      await clock.sleep(delay, signal).catch(() => {})
+    }
+  }
+}
