@@ -71,6 +71,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
   const inner = new AbortController()
   const unlisten = whenAborted(signal, () => inner.abort(signal.reason))
   const tasks: Promise<unknown>[] = []
+  const background: Promise<unknown>[] = []
   const rulesFirst = settings.trafficRulesFirst ?? true
   try {
     // The firewall work starts only once the lease is in the store: its tool detection spawns
@@ -96,6 +97,11 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     tasks.push(network.run(inner.signal))
     const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
     tasks.push(keeper)
+    const completion = parts.subnetManager.completeLease?.(lease, inner.signal)
+    if (completion) {
+      // Not raced with the tasks: it finishes early by design.
+      background.push(completion.catch((err: unknown) => { if (!inner.signal.aborted) log.warn('could not complete the lease', {}, err) }))
+    }
     // sinceSpawnMs: process uptime, so operators see start-up cost
     log.info('running', { backend: config.backend.type, sinceSpawnMs: msSinceSpawn() })
     await Promise.race(tasks.map((t) => t.then(() => { if (!inner.signal.aborted) throw new WeftError('KERNEL_OP_FAILED', 'a daemon task ended unexpectedly') })))
@@ -111,7 +117,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     unlisten()
     inner.abort(new Error('daemon stopping'))
     // Let every task observe the abort before the caller closes shared resources.
-    await Promise.allSettled(tasks)
+    await Promise.allSettled([...tasks, ...background])
   }
 }
 

@@ -8,6 +8,8 @@ import { WeftError } from '../errors.ts'
 export interface HealthServer {
   /** Marks the daemon ready (subnet.env written). */
   setReady(): void
+  /** What keeps the daemon from being ready (a node without a podCIDR), shown after flannel's 503 text. */
+  setWaitingFor(reason: string | undefined): void
   /** Actual port (useful with port 0 in tests). */
   readonly port: number
   close(): Promise<void>
@@ -15,6 +17,7 @@ export interface HealthServer {
 
 export async function startHealthServer(host: string, port: number): Promise<HealthServer> {
   let ready = false
+  let waitingFor: string | undefined
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const reply = (status: number, body: string): void => {
@@ -22,7 +25,7 @@ export async function startHealthServer(host: string, port: number): Promise<Hea
       res.end(body)
     }
     if (path === '/healthz') return reply(200, 'flanneld is running')
-    if (path === '/readyz') return ready ? reply(200, 'flanneld is ready') : reply(503, 'flanneld is not ready yet')
+    if (path === '/readyz') return ready ? reply(200, 'flanneld is ready') : reply(503, waitingFor ? `flanneld is not ready yet: ${waitingFor}` : 'flanneld is not ready yet')
     reply(404, '404 page not found\n')
   })
   await new Promise<void>((resolve, reject) => {
@@ -34,6 +37,7 @@ export async function startHealthServer(host: string, port: number): Promise<Hea
   const address = server.address()
   return {
     setReady: () => { ready = true },
+    setWaitingFor: (reason) => { waitingFor = reason },
     port: typeof address === 'object' && address ? address.port : port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -19,5 +19,10 @@ export interface SubnetManager {
   watchLeases(own: Lease | undefined, signal: AbortSignal): AsyncIterable<LeaseWatchResult>
   /** Changes to our own lease; a 'removed' event means it was revoked. */
   watchLease(own: Lease, signal: AbortSignal): AsyncIterable<LeaseWatchResult>
+  /**
+   * Runs once the host serves (flannel's CompleteLease): the kube manager sets the node's
+   * NetworkUnavailable condition. Background work: it retries on its own and never stops the daemon.
+   */
+  completeLease?(lease: Lease, signal: AbortSignal): Promise<void>
   close(): Promise<void>
 }
