@@ -26,6 +26,8 @@ import { setV8Flags } from '../util/v8-flags.ts'
 import { selectExternalInterface } from '../daemon/iface-select.ts'
 import { checkBrNetfilter } from '../firewall/br-netfilter.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
+import type { ExternalInterface } from '../backend/backend.ts'
+import { openKubeSubnetManager } from './kube-store.ts'
 import { VERSION } from './version.ts'
 import { formatIp, type IpAddr } from '../ip/ip.ts'
 
@@ -51,33 +53,42 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
   }
   const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: writeStderr })
   logger.info('starting', { version: VERSION, sinceSpawnMs: msSinceSpawn(), flags: describeFlags(options) })
-  if (options.kubeSubnetMgr) {
-    return fail(logger, options, new Error('--kube-subnet-mgr: the Kubernetes subnet manager is not available in this version; use etcd'), 2)
-  }
 
   let subnetManager: SubnetManager | undefined
   let kernel: Kernel | undefined
   let health: HealthServer | undefined
   try {
     const previous = readPrevious(options.subnetFile, logger)
-    const etcdManager = new EtcdSubnetManager({
-      registry: openEtcdRegistry(options, logger),
-      prefix: options.etcdPrefix,
-      logger,
-      clock: systemClock,
-      parseConfig: configParser(logger),
-      previousSubnet: { ipv4: previous.ipv4Subnet, ipv6: previous.ipv6Subnet },
-    })
-    // The store's first round trips go out before anything else: loading the netlink layer and
-    // selecting the interface then overlap etcd's work instead of preceding it. One turn of the
-    // event loop lets the sockets connect and the requests leave before that synchronous work.
-    etcdManager.prefetch(signal)
-    subnetManager = etcdManager
-    await new Promise((resolve) => setImmediate(resolve))
-    if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
+    let effective = options
+    let onInterface: ((iface: ExternalInterface) => void) | undefined
+    if (options.kubeSubnetMgr) {
+      // Up first, so /readyz can say what the node waits for (its podCIDR).
+      if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
+      const kube = await openKubeSubnetManager({ options, env, logger, parseConfig: configParser(logger, 'kube'), onWaiting: (reason) => health?.setWaitingFor(reason) }, signal)
+      subnetManager = kube
+      kube.prefetch(signal)
+      effective = withStoredPublicIps(options, await kube.storedPublicIps(signal), logger)
+      onInterface = (iface) => kube.setLocalAddresses(iface.extAddr, iface.extV6Addr)
+    } else {
+      const etcdManager = new EtcdSubnetManager({
+        registry: openEtcdRegistry(options, logger),
+        prefix: options.etcdPrefix,
+        logger,
+        clock: systemClock,
+        parseConfig: configParser(logger, 'etcd'),
+        previousSubnet: { ipv4: previous.ipv4Subnet, ipv6: previous.ipv6Subnet },
+      })
+      // The store's first round trips go out before anything else: loading the netlink layer and
+      // selecting the interface then overlap etcd's work instead of preceding it. One turn of the
+      // event loop lets the sockets connect and the requests leave before that synchronous work.
+      etcdManager.prefetch(signal)
+      subnetManager = etcdManager
+      await new Promise((resolve) => setImmediate(resolve))
+      if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
+    }
     kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
     startHeapTrim({ intervalMs: 5000, releaseMalloc: () => libc().mallocTrim(0) }, signal)
-    const parts = await daemonParts(options, subnetManager, kernel, logger, previous, health)
+    const parts = await daemonParts(effective, subnetManager, kernel, logger, previous, health, onInterface)
     const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq, trafficRulesFirst: options.ipMasq || options.iptablesForwardRules }, parts, signal)
     logger.info('exiting cleanly', { reason: outcome })
     return 0
@@ -94,7 +105,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
   }
 }
 
-async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager, kernel: Kernel, logger: Logger, previous: PreviousSubnetEnv, health: HealthServer | undefined): Promise<DaemonParts> {
+async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager, kernel: Kernel, logger: Logger, previous: PreviousSubnetEnv, health: HealthServer | undefined, onInterface?: (iface: ExternalInterface) => void): Promise<DaemonParts> {
   return {
     subnetManager,
     kernel,
@@ -112,6 +123,7 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
         publicIpv6: options.publicIpv6,
         families,
       }, logger)
+      onInterface?.(selection.iface)
       return selection.iface
     },
     writeSubnetEnv: (input) => writeSubnetFile(options.subnetFile, subnetEnvText(input)),
@@ -151,17 +163,24 @@ function writeStderr(line: string): void {
   }
 }
 
-/** Parses the etcd config with the backend registry; each distinct warning is logged once. */
-function configParser(logger: Logger): (json: string) => ReturnType<typeof parseNetworkConfig>['config'] {
+/** Parses the network config with the backend registry; each distinct warning is logged once. */
+function configParser(logger: Logger, mode: 'etcd' | 'kube'): (json: string) => ReturnType<typeof parseNetworkConfig>['config'] {
   const warned = new Set<string>()
   return (json) => {
-    const { config, warnings } = parseNetworkConfig(json, backendRegistry)
+    const { config, warnings } = parseNetworkConfig(json, backendRegistry, { mode })
     for (const w of warnings) {
       if (!warned.has(w)) logger.warn('network config', { warning: w })
       warned.add(w)
     }
     return config
   }
+}
+
+/** flannel's step 9: the node-public-ip[v6] annotations override --public-ip[v6]. */
+function withStoredPublicIps(options: DaemonOptions, stored: { v4?: IpAddr; v6?: IpAddr }, logger: Logger): DaemonOptions {
+  if (stored.v4) logger.info('public IP from node annotation', { publicIp: formatIp(stored.v4) })
+  if (stored.v6) logger.info('public IPv6 from node annotation', { publicIpv6: formatIp(stored.v6) })
+  return { ...options, ...(stored.v4 ? { publicIp: stored.v4 } : {}), ...(stored.v6 ? { publicIpv6: stored.v6 } : {}) }
 }
 
 function readPrevious(path: string, logger: Logger): PreviousSubnetEnv {
