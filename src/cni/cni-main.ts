@@ -1,6 +1,8 @@
 /**
  * Stand-alone entry of the CNI plugin (`node cni-main.ts` with CNI_* env and the config on
- * stdin). The `weft` CLI does the same when CNI_COMMAND is set.
+ * stdin). The `weft` CLI does the same when CNI_COMMAND is set. It is also the entry of the host
+ * plugin (scripts/build-cni.mjs): a single executable application runs a CommonJS script, where
+ * top-level await does not exist, hence the async main.
  */
 import { runCniPlugin } from './cni-plugin.ts'
 
@@ -10,6 +12,11 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-const out = await runCniPlugin(process.env, process.env.CNI_COMMAND === 'VERSION' && process.stdin.isTTY ? '' : await readStdin())
-process.stdout.write(out.stdout)
-process.exitCode = out.exitCode
+async function main(): Promise<void> {
+  const stdin = process.env.CNI_COMMAND === 'VERSION' && process.stdin.isTTY ? '' : await readStdin()
+  const out = await runCniPlugin(process.env, stdin)
+  process.stdout.write(out.stdout)
+  process.exitCode = out.exitCode
+}
+
+void main()
