@@ -10,7 +10,7 @@ import { isIP } from 'node:net'
 import { VERSION } from '../../cli/version.ts'
 import { WeftError, errorMessage } from '../../errors.ts'
 import { KubeApiError, type KubeApi, type ListOptions, type WatchOptions } from './kube-api.ts'
-import type { KubeClientConfig } from './kube-client-config.ts'
+import { resolveKubeClientConfig, type KubeClientConfig, type KubeClientInputs } from './kube-client-config.ts'
 import { DecodeError, asStatus, decodeNode, decodeNodeList, decodePod } from './kube-decode.ts'
 import { tokenSource, type TokenSource } from './kube-token.ts'
 import { PATCH_CONTENT_TYPE, type KubeNode, type KubePod, type KubeStatus, type NodeList, type NodeWatchEvent, type PatchType } from './kube-types.ts'
@@ -29,6 +29,17 @@ export interface HttpKubeApiOptions {
 }
 
 const DEFAULT_WATCH_SECONDS = 3600
+/** Guards against a runaway answer only: page lists with `limit` (500 nodes are ~3 MB). */
+const MAX_BODY_BYTES = 256 * 1024 * 1024
+
+/**
+ * The daemon's entry: resolves the connection from the flags and environment (throws
+ * ConfigError, code USAGE) and builds the client. Log `config.source` and `config.warnings`.
+ */
+export function createKubeApi(inputs: KubeClientInputs, options: HttpKubeApiOptions = {}): { api: HttpKubeApi; config: KubeClientConfig } {
+  const config = resolveKubeClientConfig(inputs)
+  return { api: new HttpKubeApi(config, options), config }
+}
 
 export class HttpKubeApi implements KubeApi {
   readonly server: string
@@ -228,7 +239,12 @@ export class HttpKubeApi implements KubeApi {
           return
         }
         const parts: Buffer[] = []
-        res.on('data', (c: Buffer) => parts.push(c))
+        let bytes = 0
+        res.on('data', (c: Buffer) => {
+          bytes += c.length
+          if (bytes > MAX_BODY_BYTES) fail(new KubeApiError(0, 'EMSGSIZE', `${this.prefixFor(what)}: the answer is larger than ${MAX_BODY_BYTES} bytes`))
+          else parts.push(c)
+        })
         res.on('error', (err) => fail(this.connectionError(what, err)))
         res.on('end', () => {
           if (settled) return

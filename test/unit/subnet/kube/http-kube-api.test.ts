@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { HttpKubeApi } from '../../../../src/subnet/kube/http-kube-api.ts'
+import { HttpKubeApi, createKubeApi } from '../../../../src/subnet/kube/http-kube-api.ts'
 import { KubeApiError } from '../../../../src/subnet/kube/kube-api.ts'
 import { isWeftError } from '../../../../src/errors.ts'
 import { VERSION } from '../../../../src/cli/version.ts'
@@ -208,4 +208,17 @@ test('node:https and tls are loaded only for an https server', () => {
   const [afterHttp, afterHttps] = out.trim().split('\n').map((l) => JSON.parse(l) as string[])
   assert.deepEqual(afterHttp, [])
   assert.ok(afterHttps!.includes('NativeModule https'), out)
+})
+
+test('createKubeApi: the flags resolved and a client for them', async () => {
+  const server = await startServer((_req, res) => json(res, 200, fullNode('n')))
+  const { api, config } = createKubeApi({ kubeApiUrl: server.url, kubeconfigFile: '', env: {} })
+  try {
+    assert.equal(api.server, server.url)
+    assert.match(config.warnings.join(), /without credentials/)
+    assert.equal((await api.getNode('n', never)).metadata.name, 'n')
+  } finally {
+    api.close()
+    await server.close()
+  }
 })
