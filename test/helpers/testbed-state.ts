@@ -7,6 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { EtcdServer } from './etcd-server.ts'
+import type { KubeApiServer } from './kube-apiserver.ts'
 import { addNetns, delNetnsSync, netnsPidsSync, nsSpawn, type NsProcess, type SpawnOptions } from './netns.ts'
 
 /** Everything one testbed owns, so both the async and the exit-time cleanup can remove it. */
@@ -15,6 +16,7 @@ export class BedState {
   readonly procs = new Set<NsProcess>()
   readonly workDir: string
   etcd: EtcdServer | undefined
+  kubeApi: KubeApiServer | undefined
   private destroyed: Promise<void> | undefined
 
   constructor(readonly prefix: string) {
@@ -45,6 +47,7 @@ export class BedState {
     this.destroyed ??= (async () => {
       await Promise.all([...this.procs].map((p) => p.stop(2000)))
       await this.etcd?.destroy().catch(() => undefined)
+      await this.kubeApi?.close().catch(() => undefined)
       this.destroySync()
     })()
     return this.destroyed

@@ -19,6 +19,7 @@
 import { join } from 'node:path'
 import { formatIp, parseIp } from '../../src/ip/ip.ts'
 import { startEtcd, type EtcdServer } from './etcd-server.ts'
+import { startKubeEmulator, type KubeApiServer, type StartKubeEmulatorOptions } from './kube-apiserver.ts'
 import { ip, nsExec, type NsProcess, type RunOptions, type RunResult, type SpawnOptions } from './netns.ts'
 import { BedState } from './testbed-state.ts'
 
@@ -35,6 +36,11 @@ export interface TestbedOptions {
   prefix?: string
   /** Start etcd (default true). */
   etcd?: boolean
+  /**
+   * Start the Kubernetes API emulator in `<prefix>-kapi` at `10.200.0.251:6443` (HTTPS), a
+   * process of its own controlled over a unix socket; `true` for the defaults.
+   */
+  kubeApi?: boolean | Omit<StartKubeEmulatorOptions, 'netns' | 'host' | 'port'>
 }
 
 /** One emulated host: a namespace with `eth0` on the underlay. */
@@ -89,6 +95,8 @@ export interface Testbed {
   readonly workDir: string
   /** The etcd server, for stop/start/compact in tests. */
   readonly etcd?: EtcdServer
+  /** The Kubernetes API emulator (with `kubeApi`): URL, tokens, kubeconfig files, admin API. */
+  readonly kubeApi?: KubeApiServer
   /** Every namespace created so far (hosts, switch, router, etcd, extras). */
   namespaces(): string[]
   /** Runs a command in any testbed namespace; throws on failure. */
@@ -106,6 +114,7 @@ export interface Testbed {
 }
 
 const ETCD_V4 = '10.200.0.250'
+export const KUBE_API_V4 = '10.200.0.251'
 const ROUTER_HOST = 254
 let counter = 0
 
@@ -213,6 +222,14 @@ async function build(state: BedState, opts: Resolved): Promise<Testbed> {
     state.etcd = etcd
   }
   const endpoint = etcd?.endpoint ?? ''
+  let kubeApi: KubeApiServer | undefined
+  if (opts.kubeApi) {
+    const kapiNetns = await state.addNs(`${prefix}-kapi`)
+    await plug(kapiNetns, 'eth0', 'kapi', 0, 251)
+    if (routerNetns) await defaultVia(kapiNetns, 0)
+    kubeApi = await startKubeEmulator({ ...(opts.kubeApi === true ? {} : opts.kubeApi), netns: kapiNetns, host: KUBE_API_V4, port: 6443 })
+    state.kubeApi = kubeApi
+  }
 
   const etcdctl = async (...args: string[]): Promise<string> => {
     if (!etcd) throw new Error('etcdctl: testbed was created with etcd: false')
@@ -231,6 +248,7 @@ async function build(state: BedState, opts: Resolved): Promise<Testbed> {
     routerNetns,
     workDir: state.workDir,
     etcd,
+    kubeApi,
     namespaces: () => [...state.netns],
     exec: (netns: string, ...argv: string[]) => nsExec(netns, argv),
     spawn: (netns: string, argv: readonly string[], o?: SpawnOptions) => state.spawn(netns, argv, o),

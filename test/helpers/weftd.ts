@@ -19,7 +19,8 @@ export interface WeftdRun {
 /** Default flags: this host's eth0, a per-host subnet file, no FORWARD rules unless asked. */
 export function startWeftd(bed: Testbed, host: TestHost, extra: readonly string[] = [], opts: { subnetFile?: string; env?: NodeJS.ProcessEnv } = {}): WeftdRun {
   const subnetFile = opts.subnetFile ?? join(bed.workDir, `${host.name}-subnet.env`)
-  const proc = host.spawn([process.execPath, WEFTD, `--etcd-endpoints=${bed.etcdEndpoint}`, '--iface=eth0', `--subnet-file=${subnetFile}`, '--log-format=human', ...extra], opts.env && { env: opts.env })
+  const store = bed.etcdEndpoint ? [`--etcd-endpoints=${bed.etcdEndpoint}`] : []
+  const proc = host.spawn([process.execPath, WEFTD, ...store, '--iface=eth0', `--subnet-file=${subnetFile}`, '--log-format=human', ...extra], opts.env && { env: opts.env })
   return { proc, subnetFile, host }
 }
 
