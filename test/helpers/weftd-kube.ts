@@ -28,10 +28,20 @@ export function kubeconfigFor(bed: Testbed, opts: KubeconfigOptions = { tokenFil
   return bed.kubeApi.kubeconfig(opts)
 }
 
-/** Registers every host as a Node (podCIDRs come from the emulator's IPAM when enabled). */
+/**
+ * Registers every host as a Node the way a kubelet does (labels, its two annotations, the
+ * InternalIP); podCIDRs come from the emulator's IPAM when enabled. flanneld v0.20.2 panics on a
+ * node with no annotation at all ("assignment to entry in nil map"), which no kubelet-registered
+ * node is.
+ */
 export async function registerNodes(bed: Testbed, hosts: readonly TestHost[] = bed.hosts): Promise<void> {
   if (!bed.kubeApi) throw new Error('the testbed was created without kubeApi')
-  await bed.kubeApi.admin.createNodes(hosts.map((h) => ({ name: h.name, addresses: [{ type: 'InternalIP', address: h.underlayIp }] })))
+  await bed.kubeApi.admin.createNodes(hosts.map((h) => ({
+    name: h.name,
+    labels: { 'kubernetes.io/hostname': h.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+    annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true', 'node.alpha.kubernetes.io/ttl': '0' },
+    addresses: [{ type: 'InternalIP', address: h.underlayIp }, { type: 'Hostname', address: h.name }],
+  })))
 }
 
 function kubeArgs(bed: Testbed, netConf: string, opts: KubeWeftdOptions): string[] {
