@@ -106,6 +106,7 @@ export class HttpKubeApi implements KubeApi {
     if (resourceVersion !== '') query.set('resourceVersion', resourceVersion)
     if (options.allowWatchBookmarks ?? true) query.set('allowWatchBookmarks', 'true')
     if (options.timeoutSeconds !== undefined) query.set('timeoutSeconds', String(options.timeoutSeconds))
+    if (options.fieldSelector !== undefined) query.set('fieldSelector', options.fieldSelector)
     const what = `WATCH nodes from ${resourceVersion === '' ? 'now' : resourceVersion}`
     let opened: Opened
     try {

@@ -18,6 +18,8 @@ export interface WatchOptions {
   readonly timeoutSeconds?: number
   /** Default true: ask for BOOKMARK events, so a re-watch resumes from a recent resourceVersion. */
   readonly allowWatchBookmarks?: boolean
+  /** e.g. `metadata.name=node-1`: only that node's events. */
+  readonly fieldSelector?: string
 }
 
 export interface KubeApi {

@@ -11,7 +11,7 @@ import { type Family, type IpAddr, formatCidr } from '../../ip/ip.ts'
 import type { Lease, LeaseAttrs, LeaseWatchResult } from '../../lease/lease.ts'
 import type { Logger } from '../../log/logger.ts'
 import type { Clock } from '../../util/clock.ts'
-import { untilAborted } from '../../util/abort.ts'
+import { untilAborted, whenAborted } from '../../util/abort.ts'
 import type { SubnetManager } from '../subnet-manager.ts'
 import type { AnnotationNames } from './annotations.ts'
 import type { KubeApi } from './kube-api.ts'
@@ -34,8 +34,7 @@ export interface KubeSubnetManagerOptions {
   readonly setNodeNetworkUnavailable: boolean
   /** Why the node cannot be ready yet (undefined once it can), for /readyz. */
   readonly onWaiting?: (reason: string | undefined) => void
-  /** How often the wait for a podCIDR looks again (default 1 s) and logs (default 5 s). */
-  readonly podCidrPollMs?: number
+  /** How often the wait for a podCIDR logs, and looks again with a GET (default 5 s). */
   readonly podCidrLogMs?: number
 }
 
@@ -197,27 +196,49 @@ export class KubeSubnetManager implements SubnetManager {
     this.api.close()
   }
 
-  /** flannel exits on "pod cidr not assigned"; weft waits, says how to fix it, and starts once it is set. */
+  /**
+   * flannel exits on "pod cidr not assigned"; weft waits, says how to fix it, and starts once it
+   * is set: a watch on its own node sees the podCIDR the moment the IPAM controller writes it.
+   */
   private async waitForPodCidr(signal: AbortSignal): Promise<KubeNode> {
     const { nodeName } = this.options
-    const pollMs = this.options.podCidrPollMs ?? 1000
     const logMs = this.options.podCidrLogMs ?? 5000
     let node = await this.getOwnNode(signal)
-    let loggedAt = -Infinity
     const since = this.clock.now()
     while (!node.spec.podCIDR && !node.spec.podCIDRs?.length) {
       const reason = `node "${nodeName}" has no podCIDR yet: run kube-controller-manager with --allocate-node-cidrs=true and --cluster-cidr=${this.describeNetwork()}, or set spec.podCIDR on the node`
       this.options.onWaiting?.(reason)
-      if (this.clock.now() - loggedAt >= logMs) {
-        this.logger.warn('waiting for a podCIDR', { node: nodeName, waitedSeconds: Math.round((this.clock.now() - since) / 1000), fix: reason })
-        loggedAt = this.clock.now()
-      }
-      await this.clock.sleep(pollMs, signal)
-      this.ownNode = undefined
-      node = await this.getOwnNode(signal)
+      this.logger.warn('waiting for a podCIDR', { node: nodeName, waitedSeconds: Math.round((this.clock.now() - since) / 1000), fix: reason })
+      const changed = await this.nextOwnNodeChange(node.metadata.resourceVersion ?? '', logMs, signal)
+      if (changed) this.setOwnNode(changed)
+      else this.ownNode = undefined // look again with a GET: the watch may have failed
+      node = changed ?? (await this.getOwnNode(signal))
     }
     this.options.onWaiting?.(undefined)
     return node
+  }
+
+  /** The own node's next change within `maxWaitMs`, or undefined (timeout or a failed watch). */
+  private async nextOwnNodeChange(from: string, maxWaitMs: number, signal: AbortSignal): Promise<KubeNode | undefined> {
+    const ac = new AbortController()
+    const unlisten = whenAborted(signal, () => ac.abort(signal.reason))
+    this.clock.sleep(maxWaitMs, ac.signal).then(() => ac.abort(), () => {})
+    const { nodeName } = this.options
+    try {
+      const events = this.api.watchNodes(from, { fieldSelector: `metadata.name=${nodeName}`, timeoutSeconds: Math.ceil(maxWaitMs / 1000) + 1, allowWatchBookmarks: false }, ac.signal)
+      for await (const event of events) {
+        if ((event.type === 'ADDED' || event.type === 'MODIFIED') && event.object.metadata.name === nodeName) return event.object
+      }
+      return undefined
+    } catch (err) {
+      if (signal.aborted) throw signal.reason
+      if (!ac.signal.aborted) this.logger.debug('own node watch failed', {}, err)
+      await this.clock.sleep(Math.min(1000, maxWaitMs), signal)
+      return undefined
+    } finally {
+      unlisten()
+      ac.abort()
+    }
   }
 
   private describeNetwork(): string {
