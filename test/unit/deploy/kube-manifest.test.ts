@@ -197,6 +197,10 @@ test('the ConfigMap\'s files parse with weft\'s parsers, and the CNI files land 
   const containerfile = readFileSync(join(REPO, 'deploy/Containerfile'), 'utf8')
   const pluginSource = /cp -f (\S+) /.exec(script)?.[1] ?? ''
   assert.match(containerfile, new RegExp(`${pluginSource.replace(/\//g, '\\/')}\\b`), 'the image ships the plugin the init container copies')
+  assert.match(containerfile, /COPY --from=build \S+ \/opt\/weft\n/, 'the image ships /opt/weft (bin/weftd, the command)')
+  // flannel's own DaemonSet runs these paths; `kubectl set image` alone must keep working
+  assert.match(containerfile, /ln -s \/opt\/weft\/bin\/weftd \/opt\/bin\/flanneld\b/)
+  assert.match(containerfile, /ln -s \/opt\/weft\/cni\/flannel \/flannel\b/)
   const images = new Set([...pod.initContainers, ...pod.containers].map((c: Obj) => c.image))
   assert.equal(images.size, 1, 'one image for all containers')
 })
