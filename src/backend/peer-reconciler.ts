@@ -65,6 +65,9 @@ interface Peer {
   state: PeerState
 }
 
+/** Batches with more leases than this log one summary line instead of one line per subnet. */
+const QUIET_BATCH = 100
+
 const subnetsOf = (lease: Lease, families: readonly Family[]): IpNet[] => leaseFamilies(lease, families).map((f) => subnetOf(lease, f) as IpNet)
 
 /** The peers of one network and the operations that change them (see the header). */
@@ -162,6 +165,10 @@ export class PeerReconciler {
   /** Validates leases in order (each accepted one joins the overlap index), then programs them concurrently. */
   private async upsert(leases: readonly Lease[]): Promise<void> {
     const work: Promise<void>[] = []
+    // A large snapshot is summed up in one line (each subnet at debug), as flanneld logs each
+    // subnet only at -v=2: thousands of lines would cost more than programming them.
+    const quiet = leases.length > QUIET_BATCH
+    const before = this.peers.size
     // Two versions of one lease in a batch: the later one wins (one apply per peer at a time).
     const latest = new Map<string, Lease>()
     for (const lease of leases) latest.set(leaseKey(lease, this.options.families) ?? describeLease(lease), lease)
@@ -178,12 +185,14 @@ export class PeerReconciler {
       // This version supersedes any refused one: never retry the old lease over it.
       this.refused.delete(key as string)
       for (const net of subnetsOf(lease, this.options.families)) this.accepted.add(net, key as string)
-      work.push(this.program(key as string, lease))
+      work.push(this.program(key as string, lease, quiet))
     }
+    const added = this.peers.size - before
     await Promise.all(work)
+    if (quiet && added > 0) this.log.info('subnets added', { count: added, peers: this.peers.size })
   }
 
-  private async program(key: string, lease: Lease): Promise<void> {
+  private async program(key: string, lease: Lease, quiet = false): Promise<void> {
     const plan = await this.hooks.plan(lease).catch((err: unknown): PeerPlan => ({ ok: false, reason: `planning failed: ${errorMessage(err)}` }))
     if (!plan.ok) {
       for (const net of subnetsOf(lease, this.options.families)) this.accepted.delete(net, key)
@@ -192,7 +201,8 @@ export class PeerReconciler {
     const peer = this.peers.get(key) ?? { lease, entries: [], keys: [], installed: [], state: 'applying' as PeerState }
     if (!this.peers.has(key)) {
       this.peers.set(key, peer)
-      this.log.info('subnet added', { lease: describeLease(lease) })
+      if (quiet) this.log.debug('subnet added', { lease: describeLease(lease) })
+      else this.log.info('subnet added', { lease: describeLease(lease) })
     }
     peer.lease = lease
     await this.install(key, peer, plan.entries)

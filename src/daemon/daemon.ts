@@ -81,6 +81,10 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     const lease = network.lease
     log.info('lease acquired', { subnet: lease.subnet && formatCidr(lease.subnet), ipv6Subnet: lease.ipv6Subnet && formatCidr(lease.ipv6Subnet), mtu: network.mtu, sinceSpawnMs: msSinceSpawn() })
     const startRules = (): Promise<{ running: Promise<void> }> | undefined => parts.trafficRules?.(config, lease, inner.signal)
+    // The peers are programmed while the firewall work runs (its tool detection spawns processes
+    // and takes ~100 ms): routes to other hosts need no local rule, and no pod exists before
+    // subnet.env, which still waits for the rules as in flannel.
+    tasks.push(network.run(inner.signal))
     if (rulesFirst) {
       const rules = await startRules()
       if (rules) tasks.push(rules.running)
@@ -94,7 +98,6 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     }
     const lateRules = rulesFirst ? undefined : startRules()
     if (lateRules) tasks.push(lateRules.then((rules) => rules.running))
-    tasks.push(network.run(inner.signal))
     const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
     tasks.push(keeper)
     const completion = parts.subnetManager.completeLease?.(lease, inner.signal)
