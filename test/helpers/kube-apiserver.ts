@@ -5,11 +5,12 @@
  * SANs), tokens for the admin and flannel users, kubeconfig and token files. close() — and the
  * process 'exit' hook — kill what was started (by PID) and remove every file.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { issueTestCert, makeTestCa } from './test-certs.ts'
 import { KubeEmulator, type KubeEmulatorOptions } from '../emulators/kube/kube-emulator.ts'
 import { localAdmin, remoteAdmin, type KubeAdmin } from '../emulators/kube/admin.ts'
 import { ADMIN_USER, FLANNEL_RULES, FLANNEL_USER, type UserSpec } from '../emulators/kube/auth.ts'
@@ -75,19 +76,10 @@ function hookExit(): void {
   })
 }
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' })
-}
-
-function issue(dir: string, name: string, subj: string, ext: string): void {
-  const f = (x: string): string => join(dir, x)
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subj)
-  writeFileSync(f(`${name}.ext`), ext)
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`))
-}
+const issue = (dir: string, name: string, subj: string, ext: string): void => issueTestCert(dir, name, subj, ext, 2)
 
 function makeCerts(dir: string, host: string): void {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', '2', '-subj', '/CN=weft-kube-test-ca')
+  makeTestCa(dir, 'weft-kube-test-ca', 2)
   const ips = [...new Set([host, '127.0.0.1'])].filter((h) => /^[\d.]+$|:/.test(h)).map((h) => `IP:${h}`)
   issue(dir, 'server', '/CN=kube-apiserver', `subjectAltName=${[...ips, 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default'].join(',')}\nextendedKeyUsage=serverAuth\n`)
 }

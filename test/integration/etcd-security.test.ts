@@ -5,13 +5,14 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { etcdSkipReason, startEtcd, type EtcdServer } from '../helpers/etcd-server.ts'
 import { EtcdRegistry } from '../../src/subnet/etcd/etcd-registry.ts'
 import { MemoryLogger } from '../../src/log/logger.ts'
 import { isWeftError } from '../../src/errors.ts'
+import { issueTestCert, makeTestCa } from '../helpers/test-certs.ts'
 
 const skip = etcdSkipReason()
 
@@ -21,19 +22,11 @@ const f = (name: string): string => join(dir, name)
 const servers: EtcdServer[] = []
 const signal = new AbortController().signal
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' })
-}
-
-function issue(name: string, cn: string, ext: string): void {
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`)
-  writeFileSync(f(`${name}.ext`), ext)
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '1', '-extfile', f(`${name}.ext`))
-}
+const issue = (name: string, cn: string, ext: string): void => issueTestCert(dir, name, `/CN=${cn}`, ext)
 
 before(() => {
   if (skip) return
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=weft-test-ca')
+  makeTestCa(dir)
   // etcd 3.4's JSON gateway dials its own gRPC port with the server certificate: it needs clientAuth too.
   issue('server', 'etcd', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n')
   issue('client', 'weft', 'extendedKeyUsage=clientAuth\n')

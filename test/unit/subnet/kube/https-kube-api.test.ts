@@ -1,7 +1,6 @@
 /** HttpKubeApi over TLS: CA, client certificates, insecure mode, and SNI (none for an IP server). */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +9,7 @@ import { HttpKubeApi } from '../../../../src/subnet/kube/http-kube-api.ts'
 import { KubeApiError } from '../../../../src/subnet/kube/kube-api.ts'
 import { resolveKubeClientConfig } from '../../../../src/subnet/kube/kube-client-config.ts'
 import { fullNode, json, never, plainConfig, startServer, type TestServer } from './kube-test-server.ts'
+import { issueTestCert, makeTestCa } from '../../../helpers/test-certs.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-kube-tls-'))
 const f = (name: string): string => join(dir, name)
@@ -17,18 +17,10 @@ const pem = (name: string): Buffer => readFileSync(f(name))
 let server: TestServer
 const sni: (string | false | null)[] = []
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' })
-}
-
-function issue(name: string, cn: string, ext: string): void {
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`)
-  writeFileSync(f(`${name}.ext`), ext)
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '1', '-extfile', f(`${name}.ext`))
-}
+const issue = (name: string, cn: string, ext: string): void => issueTestCert(dir, name, `/CN=${cn}`, ext)
 
 before(async () => {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=weft-test-ca')
+  makeTestCa(dir)
   issue('server', 'kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:kube.test\nextendedKeyUsage=serverAuth\n')
   issue('client', 'system:node:n1', 'extendedKeyUsage=clientAuth\n')
   server = await startServer((req, res) => {
