@@ -171,9 +171,11 @@ export class KubeSubnetManager implements SubnetManager {
       ownNode: this.options.nodeName,
       onBadNode: (node, reason) => this.logger.warn('skipping node with unusable flannel data', { node, reason }),
     })
-    const early = this.early?.list
+    let early = this.early?.list
     if (this.early) this.early.list = undefined
-    return watchNodeLeases({ api: this.api, peers, logger: this.logger, clock: this.clock, ...(early ? { initialList: () => early } : {}) }, signal)
+    // One-shot: the watch lives as long as the daemon, the listing must not.
+    const initialList = (): Promise<FullList | undefined> | undefined => { const p = early; early = undefined; return p }
+    return watchNodeLeases({ api: this.api, peers, logger: this.logger, clock: this.clock, initialList }, signal)
   }
 
   /** The podCIDR never moves and the node object outlives the daemon: nothing to watch. */

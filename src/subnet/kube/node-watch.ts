@@ -18,8 +18,8 @@ export interface NodeWatchDeps {
   readonly peers: NodePeers
   readonly logger: Logger
   readonly clock: Clock
-  /** A list made earlier (start-up prefetch); used once if it succeeded. */
-  readonly initialList?: () => Promise<FullList | undefined>
+  /** A list made earlier (start-up prefetch); asked for once, used if it succeeded. */
+  readonly initialList?: () => Promise<FullList | undefined> | undefined
   /** Page size of the list (the API server's default chunking is 500). */
   readonly pageSize?: number
   readonly random?: () => number
@@ -45,6 +45,18 @@ export async function listAllNodes(api: KubeApi, pageSize: number, signal: Abort
   }
 }
 
+/**
+ * Lists (or takes the early list) and resets the peers; returns the list's resourceVersion. Its
+ * own function, so the 5,000-node listing is garbage once it returns: a suspended generator
+ * keeps every local it held.
+ */
+async function relist(deps: NodeWatchDeps, early: Promise<FullList | undefined> | undefined, signal: AbortSignal): Promise<string> {
+  const listed = (await early) ?? (await listAllNodes(deps.api, deps.pageSize ?? 500, signal))
+  deps.peers.reset(listed.items)
+  deps.logger.debug('nodes listed', { nodes: listed.items.length, peers: deps.peers.size, resourceVersion: listed.resourceVersion })
+  return listed.resourceVersion
+}
+
 export async function* watchNodeLeases(deps: NodeWatchDeps, signal: AbortSignal): AsyncGenerator<LeaseWatchResult> {
   const { api, peers, logger, clock } = deps
   const random = deps.random ?? Math.random
@@ -54,13 +66,10 @@ export async function* watchNodeLeases(deps: NodeWatchDeps, signal: AbortSignal)
   while (!signal.aborted) {
     try {
       if (from === undefined) {
-        const early = initial && (await initial())
+        const takeEarly = initial
         initial = undefined
-        const listed = early ?? (await listAllNodes(api, deps.pageSize ?? 500, signal))
-        peers.reset(listed.items)
-        from = listed.resourceVersion
+        from = await relist(deps, takeEarly?.(), signal)
         failures = 0
-        logger.debug('nodes listed', { nodes: listed.items.length, peers: peers.size, resourceVersion: from })
         yield { kind: 'snapshot', leases: peers.all() }
       }
       // A server-side timeout of 5–10 min spreads re-watches, as client-go's reflector does.
