@@ -84,7 +84,11 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     // The peers are programmed while the firewall work runs (its tool detection spawns processes
     // and takes ~100 ms): routes to other hosts need no local rule, and no pod exists before
     // subnet.env, which still waits for the rules as in flannel.
-    tasks.push(network.run(inner.signal))
+    const running = network.run(inner.signal)
+    // Handled by the race below; until then the rules are awaited, and a failure meanwhile must
+    // not be an unhandled rejection (which ends the process).
+    running.catch(() => {})
+    tasks.push(running)
     if (rulesFirst) {
       const rules = await startRules()
       if (rules) tasks.push(rules.running)

@@ -186,3 +186,37 @@ for (const moment of ['selectInterface', 'writeSubnetEnv'] as const) {
     assert.equal(outcome, 'stopped')
   })
 }
+
+test('the data path runs while the rules are applied; its failure meanwhile fails the daemon, not the process', async () => {
+  const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
+  const order: string[] = []
+  let unhandled: unknown
+  const onUnhandled = (reason: unknown): void => { unhandled = reason }
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const parts: DaemonParts = {
+      ...bed.parts,
+      backendDefinition: () => ({
+        type: 'alloc', parseOptions: () => ({}), hotCode: false,
+        load: async () => (_o, deps) => ({
+          type: 'alloc',
+          registerNetwork: async (config, signal) => {
+            const lease = await deps.subnetManager.acquireLease(config, { backendType: '' }, signal)
+            return { lease, mtu: 1500, run: async () => { order.push('run'); throw new WeftError('KERNEL_OP_FAILED', 'device vanished') } }
+          },
+        }),
+      }),
+      trafficRules: async (_config, _lease, signal) => {
+        await new Promise((r) => setTimeout(r, 50)) // rule detection takes a while
+        order.push('rules applied')
+        return { running: new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) }
+      },
+    }
+    await assert.rejects(runDaemon(settings, parts, new AbortController().signal), /device vanished/)
+    await new Promise((r) => setImmediate(r))
+    assert.deepEqual(order, ['run', 'rules applied'])
+    assert.equal(unhandled, undefined, 'no unhandled rejection')
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+})
