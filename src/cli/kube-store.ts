@@ -10,8 +10,7 @@ import type { NetworkConfig } from '../config/network-config.ts'
 import { ConfigError, WeftError, errorMessage } from '../errors.ts'
 import { systemClock } from '../util/clock.ts'
 import { annotationNames } from '../subnet/kube/annotations.ts'
-import { resolveKubeClientConfig } from '../subnet/kube/kube-client-config.ts'
-import { HttpKubeApi } from '../subnet/kube/http-kube-api.ts'
+import { createKubeApi } from '../subnet/kube/http-kube-api.ts'
 import type { KubeApi } from '../subnet/kube/kube-api.ts'
 import { KubeSubnetManager } from '../subnet/kube/kube-subnet-manager.ts'
 import { retryApi } from '../subnet/kube/retry-api.ts'
@@ -30,10 +29,9 @@ export async function openKubeSubnetManager(inputs: KubeOpenInputs, signal: Abor
   const { options, env, logger } = inputs
   const names = annotationNames(options.kubeAnnotationPrefix)
   const config = await readNetConf(options.netConfigPath, inputs.parseConfig)
-  const clientConfig = resolveKubeClientConfig({ kubeApiUrl: options.kubeApiUrl, kubeconfigFile: options.kubeconfigFile, env })
-  for (const warning of clientConfig.warnings) logger.warn('kube client', { warning })
-  logger.info('kube API', { server: clientConfig.server, source: clientConfig.source })
-  const api = new HttpKubeApi(clientConfig)
+  const { api, config: client } = createKubeApi({ kubeApiUrl: options.kubeApiUrl, kubeconfigFile: options.kubeconfigFile, env })
+  for (const warning of client.warnings) logger.warn('kube client', { warning })
+  logger.info('kube API', { server: client.server, source: client.source })
   try {
     const nodeName = await resolveNodeName(api, env, logger, signal)
     return new KubeSubnetManager({

@@ -16,7 +16,7 @@ import type { SubnetManager } from '../subnet-manager.ts'
 import type { AnnotationNames } from './annotations.ts'
 import type { KubeApi } from './kube-api.ts'
 import type { KubeNode } from './kube-types.ts'
-import { annotationChanges, checkOwnCidrs, nodePodCidrs, storedPublicIps } from './node-lease.ts'
+import { annotationChanges, checkOwnCidrs, nodePodCidrs, parseJsonAnnotation, storedPublicIps } from './node-lease.ts'
 import { NodePeers } from './node-peers.ts'
 import { type FullList, listAllNodes, watchNodeLeases } from './node-watch.ts'
 import { networkUnavailableCondition, conditionIsCurrent } from './node-condition.ts'
@@ -147,9 +147,8 @@ export class KubeSubnetManager implements SubnetManager {
     const node = this.ownNode ?? (await this.getOwnNode(signal))
     const ann = node.metadata.annotations ?? {}
     const { names } = this.options
-    const parse = (text: string | undefined): unknown => {
-      try { return text ? JSON.parse(text) : undefined } catch { return undefined }
-    }
+    // Unparsable data is no previous MAC: vxlan then picks a new one.
+    const parse = (text: string | undefined): unknown => { const r = parseJsonAnnotation(text); return r.ok ? r.value : undefined }
     const v4 = parse(ann[names.backendData])
     const v6 = parse(ann[names.backendV6Data])
     return [{

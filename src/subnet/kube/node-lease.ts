@@ -122,7 +122,8 @@ function ipText(ip: IpAddr | undefined, none: string): string {
   return ip ? formatIp(ip) : none
 }
 
-function parseJsonAnnotation(text: string | undefined): { ok: true; value: unknown } | { ok: false } {
+/** An annotation holding JSON (backend-data): absent or empty → undefined value. */
+export function parseJsonAnnotation(text: string | undefined): { ok: true; value: unknown } | { ok: false } {
   if (text === undefined || text === '') return { ok: true, value: undefined }
   try {
     return { ok: true, value: JSON.parse(text) }
