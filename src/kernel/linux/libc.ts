@@ -18,6 +18,8 @@ export interface Libc {
   poll(fds: Buffer, n: number, timeoutMs: number): number
   /** glibc's malloc_trim: returns free heap pages of every arena to the kernel. */
   mallocTrim(pad: number): number
+  /** madvise(2) on a range of this process's address space. */
+  madvise(start: bigint, length: number, advice: number): number
   /** errno of the last failed call. */
   errno(): number
 }
@@ -41,6 +43,7 @@ export function libc(): Libc {
   const close = fn('int close(int)')
   const poll = fn('int poll(void *, unsigned long, int)')
   const mallocTrim = fn('int malloc_trim(unsigned long)')
+  const madvise = fn('int madvise(uintptr_t, unsigned long, int)')
   cached = {
     socket: (d, t, p) => socket(d, t, p),
     bind: (fd, a, l) => bind(fd, a, l),
@@ -52,6 +55,7 @@ export function libc(): Libc {
     close: (fd) => close(fd),
     poll: (fds, n, t) => poll(fds, n, t),
     mallocTrim: (pad) => mallocTrim(pad),
+    madvise: (start, length, advice) => madvise(start, length, advice),
     errno: () => koffi().errno(),
   }
   return cached
