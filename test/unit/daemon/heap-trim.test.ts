@@ -26,12 +26,13 @@ test('after a collection, C heap and file pages are released, and the baseline i
       releaseMalloc: () => calls.push('malloc'),
       releaseFilePages: () => calls.push('files'),
     }, ac.signal)
-    await until(() => calls.length >= 3, { timeoutMs: 2000 })
-    assert.deepEqual(calls, ['gc', 'malloc', 'files'])
+    await until(() => calls.length >= 4, { timeoutMs: 2000 })
+    // Twice: the second collection compacts what the first left fragmented.
+    assert.deepEqual(calls, ['gc', 'gc', 'malloc', 'files'])
     await new Promise((r) => setTimeout(r, 50))
-    assert.equal(calls.length, 3, 'no collection while the heap stays near its collected size')
+    assert.equal(calls.length, 4, 'no collection while the heap stays near its collected size')
     used = 15 * MiB
-    await until(() => calls.length >= 6, { timeoutMs: 2000 })
+    await until(() => calls.length >= 8, { timeoutMs: 2000 })
   } finally {
     ac.abort()
   }
