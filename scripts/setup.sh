@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything weft's demo and tests need on a fresh Debian machine (run as root):
 # Debian packages that are missing, the npm dependencies, and the built bundles.
+# (prometheus: only for promtool, which checks /metrics in the tests; its service is not used.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in etcd-server etcd-client iproute2 iptables nftables tcpdump iperf3 containernetworking-plugins kmod procps iputils-ping util-linux binutils; do
+for pkg in etcd-server etcd-client iproute2 iptables nftables tcpdump iperf3 containernetworking-plugins kmod procps iputils-ping util-linux binutils prometheus; do
   have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -10,6 +10,7 @@ import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Kernel } from '../kernel/kernel.ts'
 import type { Logger } from '../log/logger.ts'
 import type { Clock } from '../util/clock.ts'
+import type { BackendRecorder } from '../metrics/recorder.ts'
 
 /** The underlay interface chosen from --iface / --iface-regex / --iface-can-reach / --public-ip. */
 export interface ExternalInterface {
@@ -30,6 +31,8 @@ export interface BackendDeps {
   readonly kernel: Kernel
   readonly logger: Logger
   readonly clock: Clock
+  /** Reconcile timings, repairs, peer counts (weft_*); absent when metrics are off. */
+  readonly metrics?: BackendRecorder
 }
 
 export interface Network {

@@ -17,6 +17,7 @@ import type { Lease, LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import { ApplyFailure, applyOrdered, computeKey, describeEntry, entryKey, entryMatches, removeAll, removeEntry, type KernelEntry } from '../kernel/apply.ts'
 import { errorMessage } from '../errors.ts'
+import type { BackendRecorder } from '../metrics/recorder.ts'
 import { checkLease, describeLease, leaseFamilies, leaseKey, sameLease, subnetOf, SubnetIndex, type LeaseCheckContext } from './lease-validation.ts'
 
 /** A plan for one peer, or the reason it must not be programmed. */
@@ -90,7 +91,15 @@ export class PeerReconciler {
     private readonly log: Logger,
     private readonly options: LeaseCheckContext,
     private readonly hooks: PeerHooks,
+    private readonly metrics?: BackendRecorder,
   ) {}
+
+  /** Peers programmed now (weft_peers). */
+  get peerCount(): number {
+    let n = 0
+    for (const peer of this.peers.values()) if (peer.state === 'ok') n++
+    return n
+  }
 
   /** Keys of programmed peers (tests, diagnostics). */
   get peerKeys(): string[] {
@@ -315,6 +324,7 @@ export class PeerReconciler {
     if (!this.hooks.ensureDevices) return
     const recreated = await this.hooks.ensureDevices()
     if (!recreated) return
+    this.metrics?.kernelRepairs('link', 1)
     this.log.info('device recreated; replaying every peer', { peers: this.peers.size })
     const peers = [...this.peers.values()]
     await this.upsertForced(peers.map((p) => p.lease))
@@ -337,7 +347,10 @@ export class PeerReconciler {
     for (const peer of this.peers.values()) {
       if (peer.state !== 'ok') stale.push(peer)
       // Missing or changed entries, or stale ones whose deletion failed (still in the record).
-      else if (peer.installed.length !== peer.entries.length || peer.keys.some((k) => !intact.has(k))) stale.push(peer)
+      else if (peer.installed.length !== peer.entries.length || peer.keys.some((k) => !intact.has(k))) {
+        stale.push(peer)
+        for (const k of peer.keys) if (!intact.has(k)) this.metrics?.kernelRepairs(k.slice(0, k.indexOf('|')), 1)
+      }
     }
     if (stale.length > 0) this.log.info('route check: re-programming peers', { peers: stale.length })
     await this.upsertForced(stale.map((p) => p.lease))

@@ -18,6 +18,7 @@ import type { LeaseEvent, LeaseWatchResult } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
+import type { BackendRecorder } from '../metrics/recorder.ts'
 import type { KernelEntry } from '../kernel/apply.ts'
 import { backoffDelay } from '../util/abort.ts'
 import type { LeaseCheckContext } from './lease-validation.ts'
@@ -33,6 +34,7 @@ export interface RouteNetworkDeps {
   readonly kernel: Kernel
   readonly logger: Logger
   readonly clock: Clock
+  readonly metrics?: BackendRecorder
 }
 
 export interface RouteNetworkOptions extends LeaseCheckContext {
@@ -60,7 +62,8 @@ export class RouteNetwork {
     private readonly hooks: RouteNetworkHooks,
   ) {
     this.log = deps.logger
-    this.table = new PeerReconciler(deps.kernel, deps.logger, options, hooks)
+    this.table = new PeerReconciler(deps.kernel, deps.logger, options, hooks, deps.metrics)
+    deps.metrics?.observePeers(options.backendType, () => this.table.peerCount)
   }
 
   /** Keys of programmed peers (tests, diagnostics). */
@@ -110,7 +113,10 @@ export class RouteNetwork {
         // Nothing touches the kernel after run() was stopped (the daemon may close it).
         if (this.signal?.aborted) return
         this.table.newPass()
-        return task()
+        const metrics = this.deps.metrics
+        if (!metrics) return task()
+        const started = performance.now()
+        return task().finally(() => metrics.reconcile((performance.now() - started) / 1000))
       })
       .catch((err: unknown) => this.log.error('peer reconciliation failed', {}, err))
     this.tail = next
@@ -163,7 +169,12 @@ export class RouteNetwork {
     setImmediate(() => {
       this.flushScheduled = false
       const dirty = new Set<string>()
-      for (const p of this.pending.values()) if (p.bad) dirty.add(p.peer)
+      for (const [key, p] of this.pending) {
+        if (!p.bad) continue
+        dirty.add(p.peer)
+        // The entry key starts with its kind (route|, neigh|, fdb|).
+        this.deps.metrics?.kernelRepairs(key.slice(0, key.indexOf('|')), 1)
+      }
       this.pending.clear()
       if (dirty.size === 0) return
       void this.enqueue(async () => {

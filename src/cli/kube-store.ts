@@ -12,6 +12,7 @@ import { systemClock } from '../util/clock.ts'
 import { annotationNames } from '../subnet/kube/annotations.ts'
 import { createKubeApi } from '../subnet/kube/http-kube-api.ts'
 import type { KubeApi } from '../subnet/kube/kube-api.ts'
+import type { StoreRecorder } from '../metrics/recorder.ts'
 import { KubeSubnetManager } from '../subnet/kube/kube-subnet-manager.ts'
 import { retryApi } from '../subnet/kube/retry-api.ts'
 
@@ -23,13 +24,16 @@ export interface KubeOpenInputs {
   readonly parseConfig: (json: string) => NetworkConfig
   /** /readyz reason while the node waits for its podCIDR. */
   readonly onWaiting?: (reason: string | undefined) => void
+  /** weft_store_* metrics; absent when metrics are off. */
+  readonly metrics?: StoreRecorder
 }
 
 export async function openKubeSubnetManager(inputs: KubeOpenInputs, signal: AbortSignal): Promise<KubeSubnetManager> {
   const { options, env, logger } = inputs
   const names = annotationNames(options.kubeAnnotationPrefix)
   const config = await readNetConf(options.netConfigPath, inputs.parseConfig)
-  const { api, config: client } = createKubeApi({ kubeApiUrl: options.kubeApiUrl, kubeconfigFile: options.kubeconfigFile, env })
+  const metrics = inputs.metrics ? { metrics: inputs.metrics } : {}
+  const { api, config: client } = createKubeApi({ kubeApiUrl: options.kubeApiUrl, kubeconfigFile: options.kubeconfigFile, env }, metrics)
   for (const warning of client.warnings) logger.warn('kube client', { warning })
   logger.info('kube API', { server: client.server, source: client.source })
   try {
@@ -38,6 +42,7 @@ export async function openKubeSubnetManager(inputs: KubeOpenInputs, signal: Abor
       api, nodeName, names, config, logger, clock: systemClock,
       setNodeNetworkUnavailable: options.setNodeNetworkUnavailable,
       ...(inputs.onWaiting ? { onWaiting: inputs.onWaiting } : {}),
+      ...metrics,
     })
   } catch (err) {
     api.close()

@@ -31,6 +31,9 @@ import type { ExternalInterface } from '../backend/backend.ts'
 import { openKubeSubnetManager } from './kube-store.ts'
 import { VERSION } from './version.ts'
 import { formatIp, type IpAddr } from '../ip/ip.ts'
+import { DaemonStatus } from '../daemon/daemon-status.ts'
+import type { MetricsEndpoint } from '../metrics/metrics-server.ts'
+import type { NetworkConfig } from '../config/network-config.ts'
 
 const YOUNG_GENERATION_FIXED = '--semi-space-growth-factor=1'
 
@@ -54,32 +57,56 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     process.stderr.write(`weftd: ${errorMessage(err)}\n`)
     return 2
   }
-  const logger = new StreamLogger({ level: options.logLevel, format: options.logFormat, write: writeStderr })
+  const store = options.kubeSubnetMgr ? 'kube' : 'etcd'
+  const status = new DaemonStatus(VERSION, store)
+  const logger = status.watch(new StreamLogger({ level: options.logLevel, format: options.logFormat, write: writeStderr }))
   logger.info('starting', { version: VERSION, sinceSpawnMs: msSinceSpawn(), flags: describeFlags(options) })
 
   let subnetManager: SubnetManager | undefined
   let kernel: Kernel | undefined
   let health: HealthServer | undefined
+  let endpoint: MetricsEndpoint | undefined
+  const serveHealth = async (): Promise<HealthServer> => {
+    const server = await startHealthServer(options.healthzIp, options.healthzPort)
+    server.route('/status', () => ({ status: 200, contentType: 'application/json', body: JSON.stringify(status.report()) + '\n' }))
+    if (endpoint) server.route('/metrics', endpoint.scrape)
+    return server
+  }
+  const onConfig = (config: NetworkConfig): void => {
+    status.setConfig(config)
+    endpoint?.metrics.setBackend({ version: VERSION, backend: config.backend.type, store })
+  }
   try {
+    if (options.metricsAddr) {
+      // Loaded only with --metrics-addr: a daemon without metrics never runs this code.
+      const { startMetrics } = await import('../metrics/metrics-server.ts')
+      endpoint = await startMetrics(options.metricsAddr, { version: VERSION, backend: 'unknown', store })
+      const metrics = endpoint.metrics
+      status.counters = () => metrics.summary()
+      status.alsoRecord = metrics
+      logger.info('metrics', { addr: `${options.metricsAddr.host}:${endpoint.port}`, path: '/metrics' })
+    }
+    const metrics = endpoint?.metrics
     const previous = readPrevious(options.subnetFile, logger)
     let effective = options
     let onInterface: ((iface: ExternalInterface) => void) | undefined
     if (options.kubeSubnetMgr) {
       // Up first, so /readyz can say what the node waits for (its podCIDR).
-      if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
-      const kube = await openKubeSubnetManager({ options, env, logger, parseConfig: configParser(logger, 'kube'), onWaiting: (reason) => health?.setWaitingFor(reason) }, signal)
+      if (options.healthzPort > 0) health = await serveHealth()
+      const kube = await openKubeSubnetManager({ options, env, logger, parseConfig: configParser(logger, 'kube', onConfig), onWaiting: (reason) => health?.setWaitingFor(reason), ...(metrics ? { metrics } : {}) }, signal)
       subnetManager = kube
       kube.prefetch(signal)
       effective = withStoredPublicIps(options, await kube.storedPublicIps(signal), logger)
       onInterface = (iface) => kube.setLocalAddresses(iface.extAddr, iface.extV6Addr)
     } else {
       const etcdManager = new EtcdSubnetManager({
-        registry: openEtcdRegistry(options, logger),
+        registry: openEtcdRegistry(options, logger, metrics),
         prefix: options.etcdPrefix,
         logger,
         clock: systemClock,
-        parseConfig: configParser(logger, 'etcd'),
+        parseConfig: configParser(logger, 'etcd', onConfig),
         previousSubnet: { ipv4: previous.ipv4Subnet, ipv6: previous.ipv6Subnet },
+        ...(metrics ? { metrics } : {}),
       })
       // The store's first round trips go out before anything else: loading the netlink layer and
       // selecting the interface then overlap etcd's work instead of preceding it. One turn of the
@@ -87,11 +114,22 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
       etcdManager.prefetch(signal)
       subnetManager = etcdManager
       await new Promise((resolve) => setImmediate(resolve))
-      if (options.healthzPort > 0) health = await startHealthServer(options.healthzIp, options.healthzPort)
+      if (options.healthzPort > 0) health = await serveHealth()
     }
-    kernel = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
+    const linux = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
+    kernel = endpoint ? (await import('../metrics/metrics-server.ts')).instrumentKernel(linux, endpoint.metrics) : linux
     startHeapTrim({ intervalMs: 5000, releaseMalloc: () => libc().mallocTrim(0), releaseFilePages: () => releaseCleanFilePages(libc().madvise) }, signal)
-    const parts = await daemonParts(effective, subnetManager, kernel, logger, previous, health, onInterface)
+    const parts = { ...(await daemonParts(effective, subnetManager, kernel, logger, previous, health, onInterface)), ...(metrics ? { metrics } : {}), leaseRecorder: status }
+    const writeSubnetEnv = parts.writeSubnetEnv
+    parts.writeSubnetEnv = async (input) => {
+      status.setLease(input.lease, input.mtu)
+      await writeSubnetEnv(input)
+    }
+    const onReady = parts.onReady
+    parts.onReady = () => {
+      status.setReady()
+      onReady?.()
+    }
     const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq, trafficRulesFirst: options.ipMasq || options.iptablesForwardRules }, parts, signal)
     logger.info('exiting cleanly', { reason: outcome })
     return 0
@@ -103,6 +141,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     return fail(logger, options, err, isWeftError(err) && USAGE_CODES.includes(err.code) ? 2 : 1)
   } finally {
     await health?.close()
+    await endpoint?.close()
     await subnetManager?.close().catch(() => {})
     kernel?.close()
   }
@@ -170,7 +209,7 @@ function writeStderr(line: string): void {
 }
 
 /** Parses the network config with the backend registry; each distinct warning is logged once. */
-function configParser(logger: Logger, mode: 'etcd' | 'kube'): (json: string) => ReturnType<typeof parseNetworkConfig>['config'] {
+function configParser(logger: Logger, mode: 'etcd' | 'kube', onConfig?: (config: NetworkConfig) => void): (json: string) => ReturnType<typeof parseNetworkConfig>['config'] {
   const warned = new Set<string>()
   return (json) => {
     const { config, warnings } = parseNetworkConfig(json, backendRegistry, { mode })
@@ -178,6 +217,7 @@ function configParser(logger: Logger, mode: 'etcd' | 'kube'): (json: string) => 
       if (!warned.has(w)) logger.warn('network config', { warning: w })
       warned.add(w)
     }
+    onConfig?.(config)
     return config
   }
 }

@@ -9,6 +9,7 @@ import type { Kernel } from '../kernel/kernel.ts'
 import type { Lease } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
+import type { BackendRecorder, LeaseRecorder } from '../metrics/recorder.ts'
 import { msSinceSpawn, type Clock } from '../util/clock.ts'
 import { WeftError, errorMessage, isWeftError } from '../errors.ts'
 import { isAbort, whenAborted } from '../util/abort.ts'
@@ -56,6 +57,10 @@ export interface DaemonParts {
   readonly trafficRules?: (config: NetworkConfig, lease: Lease, signal: AbortSignal) => Promise<{ running: Promise<void> }>
   /** Called once subnet.env is written (readiness). */
   readonly onReady?: () => void
+  /** The backend's metrics; absent when metrics are off. */
+  readonly metrics?: BackendRecorder
+  /** Told of renewals and the lease's expiry (metrics, /status). */
+  readonly leaseRecorder?: LeaseRecorder
 }
 
 export type DaemonOutcome = 'stopped' | 'lease-revoked'
@@ -102,7 +107,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     }
     const lateRules = rulesFirst ? undefined : startRules()
     if (lateRules) tasks.push(lateRules.then((rules) => rules.running))
-    const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock }, inner.signal)
+    const keeper = keepLease({ subnetManager: parts.subnetManager, lease, renewMarginMinutes: settings.renewMarginMinutes, logger: log.child({ component: 'lease' }), clock: parts.clock, ...(parts.leaseRecorder ? { metrics: parts.leaseRecorder } : {}) }, inner.signal)
     tasks.push(keeper)
     const completion = parts.subnetManager.completeLease?.(lease, inner.signal)
     if (completion) {
@@ -165,6 +170,7 @@ async function registerNetwork(config: NetworkConfig, extIface: ExternalInterfac
     kernel: parts.kernel,
     logger: parts.logger.child({ component: `backend/${config.backend.type}` }),
     clock: parts.clock,
+    ...(parts.metrics ? { metrics: parts.metrics } : {}),
   })
   try {
     return await backend.registerNetwork(config, signal)

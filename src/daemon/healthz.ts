@@ -5,7 +5,12 @@
 import { createServer, type Server } from 'node:http'
 import { WeftError } from '../errors.ts'
 
+/** An extra GET path (/metrics, /status): status, content type and body, made per request. */
+export type HealthRoute = () => { readonly status: number; readonly contentType: string; readonly body: string }
+
 export interface HealthServer {
+  /** Serves `path` too (the health endpoints' own paths cannot be replaced). */
+  route(path: string, handler: HealthRoute): void
   /** Marks the daemon ready (subnet.env written). */
   setReady(): void
   /** What keeps the daemon from being ready (a node without a podCIDR), shown after flannel's 503 text. */
@@ -18,6 +23,7 @@ export interface HealthServer {
 export async function startHealthServer(host: string, port: number): Promise<HealthServer> {
   let ready = false
   let waitingFor: string | undefined
+  const routes = new Map<string, HealthRoute>()
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const reply = (status: number, body: string): void => {
@@ -26,6 +32,12 @@ export async function startHealthServer(host: string, port: number): Promise<Hea
     }
     if (path === '/healthz') return reply(200, 'flanneld is running')
     if (path === '/readyz') return ready ? reply(200, 'flanneld is ready') : reply(503, waitingFor ? `flanneld is not ready yet: ${waitingFor}` : 'flanneld is not ready yet')
+    const route = routes.get(path ?? '')
+    if (route) {
+      const answer = route()
+      res.writeHead(answer.status, { 'content-type': answer.contentType })
+      return void res.end(answer.body)
+    }
     reply(404, '404 page not found\n')
   })
   await new Promise<void>((resolve, reject) => {
@@ -36,6 +48,7 @@ export async function startHealthServer(host: string, port: number): Promise<Hea
   })
   const address = server.address()
   return {
+    route: (path, handler) => { routes.set(path, handler) },
     setReady: () => { ready = true },
     setWaitingFor: (reason) => { waitingFor = reason },
     port: typeof address === 'object' && address ? address.port : port,

@@ -7,6 +7,7 @@ import type { Lease } from '../lease/lease.ts'
 import type { Logger } from '../log/logger.ts'
 import type { SubnetManager } from '../subnet/subnet-manager.ts'
 import type { Clock } from '../util/clock.ts'
+import type { LeaseRecorder } from '../metrics/recorder.ts'
 import { isAbort, whenAborted } from '../util/abort.ts'
 
 export interface LeaseRenewerOptions {
@@ -18,6 +19,8 @@ export interface LeaseRenewerOptions {
   readonly clock: Clock
   /** Delay before retrying a failed renewal (flannel: 1 min). */
   readonly retryMs?: number
+  /** Renewals and the expiry (weft_lease_*); absent when metrics are off. */
+  readonly metrics?: LeaseRecorder
 }
 
 /**
@@ -28,8 +31,13 @@ export async function keepLease(options: LeaseRenewerOptions, signal: AbortSigna
   const inner = new AbortController()
   const unlisten = whenAborted(signal, () => inner.abort(signal.reason))
   let current = options.lease
+  options.metrics?.leaseExpiration(current.expiration)
+  const set = (l: Lease): void => {
+    current = l
+    options.metrics?.leaseExpiration(l.expiration)
+  }
   try {
-    await Promise.race([renewLoop(options, () => current, (l) => { current = l }, inner.signal), watchOwn(options, () => current, (l) => { current = l }, inner.signal)])
+    await Promise.race([renewLoop(options, () => current, set, inner.signal), watchOwn(options, () => current, set, inner.signal)])
   } finally {
     unlisten()
     inner.abort(new Error('lease keeper stopped'))
@@ -53,9 +61,11 @@ async function renewLoop(options: LeaseRenewerOptions, get: () => Lease, set: (l
     try {
       const renewed = await options.subnetManager.renewLease(get(), signal)
       set(renewed)
+      options.metrics?.leaseRenewal('ok')
       logger.info('lease renewed', { expiresAt: renewed.expiration === undefined ? 'never' : new Date(renewed.expiration).toISOString() })
     } catch (err) {
       if (isAbort(err, signal)) throw err
+      options.metrics?.leaseRenewal('error')
       logger.error('lease renewal failed; retrying', { retryInSeconds: retryMs / 1000 }, err)
       await clock.sleep(retryMs, signal)
     }

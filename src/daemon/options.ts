@@ -31,6 +31,8 @@ export interface DaemonOptions {
   readonly kubeconfigFile: string
   readonly healthzIp: string
   readonly healthzPort: number
+  /** --metrics-addr: where /metrics is served; undefined (the default) turns metrics off. */
+  readonly metricsAddr?: ListenAddr
   readonly iptablesResync: number
   readonly iptablesForwardRules: boolean
   readonly ipBlackholeRoute: boolean
@@ -43,6 +45,12 @@ export interface DaemonOptions {
   readonly logFormat: 'json' | 'human'
   /** Where each flag's value came from, for the start-up "flags" log line. */
   readonly sources: Readonly<Record<string, 'cli' | 'env' | 'default'>>
+}
+
+/** A host and port to listen on. */
+export interface ListenAddr {
+  readonly host: string
+  readonly port: number
 }
 
 /** Options, or a request to print usage (-h) or the version (--version). */
@@ -117,6 +125,17 @@ function anyIp(text: string): string {
   return text
 }
 
+/** HOST:PORT, [IPv6]:PORT, or a bare PORT, which means loopback (metrics are not for the world by default). */
+function listenAddr(text: string): ListenAddr | undefined {
+  if (text === '') return undefined
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:]+):)?(\d+)$/.exec(text)
+  const port = m ? Number(m[2]) : NaN
+  if (!m || port < 1 || port > 65535) throw new RuleError(`must be HOST:PORT, [IPV6]:PORT or PORT (1..65535), got ${JSON.stringify(text)}`)
+  const host = m[1] === undefined ? '127.0.0.1' : m[1].replace(/^\[(.*)\]$/, '$1')
+  if (m[1]?.startsWith('[') && parseIp(host)?.family !== 6) throw new RuleError(`must be HOST:PORT, [IPV6]:PORT or PORT (1..65535), got ${JSON.stringify(text)}`)
+  return { host, port }
+}
+
 function logFormat(text: string): 'json' | 'human' | undefined {
   if (text === '') return undefined
   if (text !== 'json' && text !== 'human') throw new RuleError(`must be json or human, got ${JSON.stringify(text)}`)
@@ -148,6 +167,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'version', type: 'bool', default: false, description: 'print version and exit', env: false },
   { name: 'healthz-ip', key: 'healthzIp', type: 'string', default: '0.0.0.0', description: 'the IP address for the healthz server to listen on', check: anyIp },
   { name: 'healthz-port', key: 'healthzPort', type: 'int', default: 0, description: 'the port for the healthz server to listen on (0 to disable)', check: inRange(0, 65535) },
+  { name: 'metrics-addr', key: 'metricsAddr', type: 'string', default: '', description: 'serve Prometheus metrics at /metrics on HOST:PORT (a bare PORT listens on 127.0.0.1), and on the healthz port; off when empty', check: listenAddr },
   { name: 'iptables-resync', key: 'iptablesResync', type: 'int', default: 5, description: 'resync period for iptables rules, in seconds (>= 1)', check: inRange(1, Number.MAX_SAFE_INTEGER) },
   { name: 'iptables-forward-rules', key: 'iptablesForwardRules', type: 'bool', default: true, description: 'add default accept rules to the FORWARD chain' },
   { name: 'ip-blackhole-route', key: 'ipBlackholeRoute', type: 'bool', default: false, description: 'add a blackhole route for this host\'s subnet' },

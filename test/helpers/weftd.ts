@@ -117,3 +117,9 @@ export async function ipJson<T = Record<string, unknown>>(host: TestHost, args: 
   const out = (await host.exec(tool, '-j', ...args)).stdout.trim()
   return out === '' ? [] : JSON.parse(out) as T[]
 }
+
+/** GETs a loopback URL from inside the host's namespace. */
+export async function fetchIn(host: TestHost, url: string): Promise<{ status: number; type: string; body: string }> {
+  const script = `fetch(${JSON.stringify(url)}).then(async r => process.stdout.write(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), body: await r.text() })))`
+  return JSON.parse((await host.run([process.execPath, '-e', script])).stdout) as { status: number; type: string; body: string }
+}

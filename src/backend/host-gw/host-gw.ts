@@ -79,7 +79,7 @@ export function hostGwNetwork(config: NetworkConfig, lease: Lease, deps: Backend
     return notOnLinkReason(entry.route.gateway, extIface.name, (failure.cause as KernelError).errno)
   }
   const reconciler = new RouteNetwork(
-    { subnetManager: deps.subnetManager, kernel, logger, clock: deps.clock },
+    { subnetManager: deps.subnetManager, kernel, logger, clock: deps.clock, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
     {
       backendType: HOST_GW_TYPE,
       families,

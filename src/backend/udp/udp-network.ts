@@ -10,6 +10,7 @@ import { consumeLeaseWatch } from '../consume-lease-watch.ts'
 import type { Logger } from '../../log/logger.ts'
 import type { SubnetManager } from '../../subnet/subnet-manager.ts'
 import type { Clock } from '../../util/clock.ts'
+import type { BackendRecorder } from '../../metrics/recorder.ts'
 import { backoffDelay, raceAbort } from '../../util/abort.ts'
 import { PeerTable, describePeer } from './peer-table.ts'
 import { addCounters, counterFields, totalDrops, UdpDataPath, zeroCounters, type DataPathHandle, type DataPathOptions, type UdpCounters } from './data-path.ts'
@@ -18,6 +19,8 @@ export interface UdpNetworkDeps {
   readonly subnetManager: SubnetManager
   readonly logger: Logger
   readonly clock: Clock
+  /** Packet and drop counters, peers (weft_udp_*, weft_peers); absent when metrics are off. */
+  readonly metrics?: BackendRecorder
 }
 
 export interface UdpNetworkOptions {
@@ -52,6 +55,8 @@ export class UdpNetwork implements Network {
     this.mtu = options.mtu
     this.log = deps.logger
     this.table = new PeerTable({ network: options.network, own: options.lease, port: options.port })
+    deps.metrics?.observeUdp(() => this.counters())
+    deps.metrics?.observePeers('udp', () => this.lastPeers.length)
   }
 
   /** The peer table last handed to the worker (tests, diagnostics). */

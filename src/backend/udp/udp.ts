@@ -119,7 +119,7 @@ export function udpBackend(options: UdpOptions, deps: BackendDeps, io: UdpIo): B
       const fd = udpFd
       logger.info('udp backend ready', { device: TUN_NAME, address: `${ipv4String(tunIp)}/32`, mtu, port: options.port })
       return new UdpNetwork(
-        { subnetManager: deps.subnetManager, logger, clock: deps.clock },
+        { subnetManager: deps.subnetManager, logger, clock: deps.clock, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
         {
           lease,
           network: config.ipv4.network,

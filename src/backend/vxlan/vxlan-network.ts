@@ -83,7 +83,7 @@ export function vxlanNetwork(
   }
 
   const reconciler = new RouteNetwork(
-    { subnetManager: deps.subnetManager, kernel, logger, clock: deps.clock },
+    { subnetManager: deps.subnetManager, kernel, logger, clock: deps.clock, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
     { backendType: VXLAN_TYPE, families, networks, own: lease, ...(checkIntervalMs === undefined ? {} : { checkIntervalMs }) },
     { plan, ensureDevices, deviceIndexes: () => [...devices.values()].map((d) => d.link.index) },
   )

@@ -8,6 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import type { Agent as HttpsAgent } from 'node:https'
 import { WeftError } from '../../errors.ts'
 import type { Logger } from '../../log/logger.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 
 export interface EtcdTlsOptions {
   /** PEM contents, not paths. Client certificates are used only when both key and cert are set. */
@@ -30,6 +31,8 @@ export interface EtcdClientOptions {
   readonly username?: string
   readonly password?: string
   readonly logger: Logger
+  /** Counts requests and their duration (weft_store_*); absent when metrics are off. */
+  readonly metrics?: StoreRecorder
 }
 
 /** An error answer from etcd: gRPC status code and message. */
@@ -138,6 +141,21 @@ export class EtcdClient {
   }
 
   private async withFailover(path: string, body: unknown, signal: AbortSignal, streaming: boolean): Promise<Sent> {
+    const metrics = this.options.metrics
+    if (!metrics) return this.failover(path, body, signal, streaming)
+    const started = performance.now()
+    const op = path.replace(/^\/v3\//, '').replace(/\//g, '_')
+    try {
+      const sent = await this.failover(path, body, signal, streaming)
+      metrics.storeRequest('etcd', op, 'ok', (performance.now() - started) / 1000)
+      return sent
+    } catch (err) {
+      if (!signal.aborted) metrics.storeRequest('etcd', op, 'error', (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+
+  private async failover(path: string, body: unknown, signal: AbortSignal, streaming: boolean): Promise<Sent> {
     let lastErr: unknown
     const failures: string[] = []
     for (let i = 0; i < this.endpoints.length; i++) {

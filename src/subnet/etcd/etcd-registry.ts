@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { WeftError } from '../../errors.ts'
 import type { Logger } from '../../log/logger.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 import { EtcdClient, type EtcdTlsOptions } from './etcd-client.ts'
 import {
   type ListedSubnet, type Registry, type RegistryChange, type RegistryEntry, type RegistryWatchBatch, type SubnetListing, type SubnetRecord,
@@ -26,6 +27,7 @@ export interface EtcdRegistryOptions {
   /** Keys per range request while listing (default 500). */
   readonly pageSize?: number
   readonly logger: Logger
+  readonly metrics?: StoreRecorder
 }
 
 interface Header { revision?: string }
@@ -66,6 +68,7 @@ export class EtcdRegistry implements Registry {
     }
     this.client = new EtcdClient({
       endpoints: options.endpoints, tls, logger: options.logger,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.watchIdleMs === undefined ? {} : { watchIdleMs: options.watchIdleMs }),
       ...(options.username === undefined ? {} : { username: options.username, password: options.password ?? '' }),

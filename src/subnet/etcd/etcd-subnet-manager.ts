@@ -16,6 +16,7 @@ import type { FamilyConfig, NetworkConfig } from '../../config/network-config.ts
 import type { SubnetManager } from '../subnet-manager.ts'
 import type { Registry, SubnetListing, SubnetRecord } from './registry.ts'
 import { GarbageReporter, type ParsedEntry, parseEntry } from './lease-entries.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 import { type WatchDeps, watchAllLeases, watchOwnLease } from './lease-watches.ts'
 
 /** flannel's subnetTTL: 24 h. */
@@ -46,6 +47,8 @@ export interface EtcdSubnetManagerOptions {
   readonly random?: RandomFn
   /** TTL of the etcd lease behind our key; default 24 h. */
   readonly ttlSeconds?: number
+  /** Counts watch restarts (weft_store_watch_restarts_total); absent when metrics are off. */
+  readonly metrics?: StoreRecorder
 }
 
 export class EtcdSubnetManager implements SubnetManager {
@@ -164,7 +167,7 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   private watchDeps(): WatchDeps {
-    return { registry: this.registry, prefix: this.prefix, logger: this.logger, clock: this.clock, garbage: this.garbage }
+    return { registry: this.registry, prefix: this.prefix, logger: this.logger, clock: this.clock, garbage: this.garbage, ...(this.options.metrics ? { metrics: this.options.metrics } : {}) }
   }
 
   /** The prefetched listing and grant, once, if still fresh; a stale grant is released. */

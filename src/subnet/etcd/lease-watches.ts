@@ -9,6 +9,7 @@ import { LeaseWatcher } from '../../lease/lease-watcher.ts'
 import type { Logger } from '../../log/logger.ts'
 import type { Clock } from '../../util/clock.ts'
 import { backoffDelay } from '../../util/abort.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 import type { Registry, RegistryWatchBatch, SubnetRecord } from './registry.ts'
 import { type GarbageReporter, changeToEvent, parseEntry } from './lease-entries.ts'
 
@@ -18,6 +19,7 @@ export interface WatchDeps {
   readonly logger: Logger
   readonly clock: Clock
   readonly garbage: GarbageReporter
+  readonly metrics?: StoreRecorder
 }
 
 const BACKOFF_BASE_MS = 100
@@ -51,6 +53,7 @@ export async function* watchAllLeases(deps: WatchDeps, own: Lease | undefined, s
       throw new Error('watch stream ended')
     } catch (err) {
       if (signal.aborted) return
+      deps.metrics?.watchRestart('etcd', isWeftError(err, 'REGISTRY_COMPACTED') ? 'compacted' : 'error')
       if (isWeftError(err, 'REGISTRY_COMPACTED')) {
         logger.warn('watch revision compacted; re-listing leases', { from })
         from = undefined

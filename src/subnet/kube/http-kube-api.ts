@@ -12,6 +12,7 @@ import { WeftError, errorMessage } from '../../errors.ts'
 import { KubeApiError, type KubeApi, type ListOptions, type WatchOptions } from './kube-api.ts'
 import { resolveKubeClientConfig, type KubeClientConfig, type KubeClientInputs } from './kube-client-config.ts'
 import { DecodeError, asStatus, decodeNode, decodeNodeList, decodePod } from './kube-decode.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 import { tokenSource, type TokenSource } from './kube-token.ts'
 import { PATCH_CONTENT_TYPE, type KubeNode, type KubePod, type KubeStatus, type NodeList, type NodeWatchEvent, type PatchType } from './kube-types.ts'
 import { WatchErrorEvent, decodeNodeWatchEvent, jsonLines } from './kube-watch-stream.ts'
@@ -26,6 +27,8 @@ export interface HttpKubeApiOptions {
   readonly watchIdleMarginMs?: number
   /** How often at most the token file is stat'ed (default 1 s). */
   readonly tokenRecheckMs?: number
+  /** Counts requests and their duration (weft_store_*); absent when metrics are off. */
+  readonly metrics?: StoreRecorder
 }
 
 const DEFAULT_WATCH_SECONDS = 3600
@@ -54,6 +57,7 @@ export class HttpKubeApi implements KubeApi {
   private agentValue: HttpAgent | HttpsAgent | undefined
   private readonly watches = new Set<ClientRequest>()
   private closed = false
+  private readonly metrics: StoreRecorder | undefined
 
   constructor(config: KubeClientConfig, options: HttpKubeApiOptions = {}) {
     const url = new URL(config.server)
@@ -63,6 +67,7 @@ export class HttpKubeApi implements KubeApi {
     this.port = url.port
     this.prefix = url.pathname.replace(/\/+$/, '')
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000
+    this.metrics = options.metrics
     this.watchIdleMarginMs = options.watchIdleMarginMs ?? 30_000
     this.tokens = tokenSource(config.auth, options.tokenRecheckMs ?? 1000)
     const tls = config.tls
@@ -191,6 +196,22 @@ export class HttpKubeApi implements KubeApi {
 
   /** One request, retried once after a 401 when the token file holds a new token. */
   private async send(method: string, path: string, what: string, signal: AbortSignal, body: Body | undefined, stream: boolean): Promise<Opened> {
+    const metrics = this.metrics
+    if (!metrics) return this.sendOnce(method, path, what, signal, body, stream)
+    // A fixed set of operations: the node's name never becomes a label.
+    const op = stream ? 'watch' : method === 'GET' ? (/^\/api\/v1\/nodes(\?|$)/.test(path) ? 'list' : 'get') : method.toLowerCase()
+    const started = performance.now()
+    try {
+      const opened = await this.sendOnce(method, path, what, signal, body, stream)
+      metrics.storeRequest('kube', op, 'ok', (performance.now() - started) / 1000)
+      return opened
+    } catch (err) {
+      if (!signal.aborted) metrics.storeRequest('kube', op, 'error', (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+
+  private async sendOnce(method: string, path: string, what: string, signal: AbortSignal, body: Body | undefined, stream: boolean): Promise<Opened> {
     for (let attempt = 0; ; attempt++) {
       const opened = await this.exchange(method, path, what, signal, body, stream)
       if (opened.status >= 200 && opened.status < 300) return opened

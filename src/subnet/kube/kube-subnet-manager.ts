@@ -21,6 +21,7 @@ import { NodePeers } from './node-peers.ts'
 import { type FullList, listAllNodes, watchNodeLeases } from './node-watch.ts'
 import { networkUnavailableCondition, conditionIsCurrent } from './node-condition.ts'
 import { retryApi } from './retry-api.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 
 export interface KubeSubnetManagerOptions {
   readonly api: KubeApi
@@ -36,6 +37,8 @@ export interface KubeSubnetManagerOptions {
   readonly onWaiting?: (reason: string | undefined) => void
   /** How often the wait for a podCIDR logs, and looks again with a GET (default 5 s). */
   readonly podCidrLogMs?: number
+  /** Counts watch restarts (weft_store_watch_restarts_total); absent when metrics are off. */
+  readonly metrics?: StoreRecorder
 }
 
 /** A prefetched own-node GET older than this is made again (its annotations may have moved). */
@@ -174,7 +177,7 @@ export class KubeSubnetManager implements SubnetManager {
     if (this.early) this.early.list = undefined
     // One-shot: the watch lives as long as the daemon, the listing must not.
     const initialList = (): Promise<FullList | undefined> | undefined => { const p = early; early = undefined; return p }
-    return watchNodeLeases({ api: this.api, peers, logger: this.logger, clock: this.clock, initialList }, signal)
+    return watchNodeLeases({ api: this.api, peers, logger: this.logger, clock: this.clock, initialList, ...(this.options.metrics ? { metrics: this.options.metrics } : {}) }, signal)
   }
 
   /** The podCIDR never moves and the node object outlives the daemon: nothing to watch. */

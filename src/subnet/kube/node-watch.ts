@@ -12,6 +12,7 @@ import type { Clock } from '../../util/clock.ts'
 import type { KubeApi } from './kube-api.ts'
 import type { KubeNode, NodeList } from './kube-types.ts'
 import type { NodePeers } from './node-peers.ts'
+import type { StoreRecorder } from '../../metrics/recorder.ts'
 
 export interface NodeWatchDeps {
   readonly api: KubeApi
@@ -23,6 +24,7 @@ export interface NodeWatchDeps {
   /** Page size of the list (the API server's default chunking is 500). */
   readonly pageSize?: number
   readonly random?: () => number
+  readonly metrics?: StoreRecorder
 }
 
 export interface FullList {
@@ -87,6 +89,7 @@ export async function* watchNodeLeases(deps: NodeWatchDeps, signal: AbortSignal)
       // The server ended the stream (its timeout): watch again from where we are.
     } catch (err) {
       if (signal.aborted) return
+      deps.metrics?.watchRestart('kube', isWeftError(err, 'REGISTRY_COMPACTED') ? '410' : 'error')
       if (isWeftError(err, 'REGISTRY_COMPACTED')) {
         logger.info('node watch expired (410); re-listing nodes', { resourceVersion: from })
         from = undefined

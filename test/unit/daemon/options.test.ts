@@ -185,3 +185,14 @@ test('the result is frozen', () => {
   const o = opts([])
   assert.ok(Object.isFrozen(o))
 })
+
+test('--metrics-addr: off by default, a bare port is loopback, FLANNELD_METRICS_ADDR works, bad values name the rule', () => {
+  assert.equal(opts([]).metricsAddr, undefined)
+  assert.deepEqual(opts(['--metrics-addr=9102']).metricsAddr, { host: '127.0.0.1', port: 9102 })
+  assert.deepEqual(opts(['--metrics-addr', '0.0.0.0:9102']).metricsAddr, { host: '0.0.0.0', port: 9102 })
+  assert.deepEqual(opts(['--metrics-addr=[::1]:9102']).metricsAddr, { host: '::1', port: 9102 })
+  assert.deepEqual(opts([], { FLANNELD_METRICS_ADDR: 'node1.example:9100' }).metricsAddr, { host: 'node1.example', port: 9100 })
+  assert.throws(() => opts(['--metrics-addr=9102:x']), /--metrics-addr: must be HOST:PORT, \[IPV6\]:PORT or PORT \(1\.\.65535\), got "9102:x"/)
+  assert.throws(() => opts(['--metrics-addr=70000']), /--metrics-addr: must be HOST:PORT/)
+  assert.throws(() => opts([], { FLANNELD_METRICS_ADDR: '[nope]:1' }), /FLANNELD_METRICS_ADDR: must be HOST:PORT/)
+})
