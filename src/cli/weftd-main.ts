@@ -3,7 +3,7 @@
  * never exits the process itself (cli/weftd.ts does).
  */
 import { writeSync } from 'node:fs'
-import { parseDaemonArgs, type DaemonOptions } from '../daemon/options.ts'
+import { parseDaemonArgs, usageText, type DaemonOptions } from '../daemon/options.ts'
 import { runDaemon, subnetEnvText, type DaemonParts } from '../daemon/daemon.ts'
 import { startHealthServer, type HealthServer } from '../daemon/healthz.ts'
 import { StreamLogger } from '../log/stream-logger.ts'
@@ -54,7 +54,9 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     }
     options = parsed
   } catch (err) {
-    process.stderr.write(`weftd: ${errorMessage(err)}\n`)
+    const message = errorMessage(err)
+    // As weft does: an unknown flag is answered with the flags there are.
+    process.stderr.write(`weftd: ${message}\n${/: unknown flag/.test(message) ? `\n${usageText('weftd')}` : ''}`)
     return 2
   }
   const store = options.kubeSubnetMgr ? 'kube' : 'etcd'
