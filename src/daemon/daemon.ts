@@ -120,7 +120,7 @@ export async function runDaemon(settings: DaemonSettings, parts: DaemonParts, si
     return 'stopped'
   } catch (err) {
     if (isWeftError(err, 'LEASE_REVOKED')) {
-      log.warn('lease has been revoked; shutting down daemon')
+      log.warn('lease has been revoked; shutting down daemon', { reason: errorMessage(err) })
       return 'lease-revoked'
     }
     if (isAbort(err, inner.signal) || signal.aborted) return 'stopped'

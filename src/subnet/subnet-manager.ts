@@ -1,6 +1,15 @@
 import type { Lease, LeaseAttrs, LeaseWatchResult } from '../lease/lease.ts'
 import type { NetworkConfig } from '../config/network-config.ts'
 
+/** What reclaimLease found on our key, and the lease it wrote. */
+export interface ReclaimedLease {
+  readonly lease: Lease
+  /** 'ours': nothing to do; 'absent': re-created; 'other': another writer's value (replaced unless onlyIfAbsent). */
+  readonly found: 'ours' | 'absent' | 'other'
+  /** The other writer's PublicIP (or "not a lease" for a value that does not parse). */
+  readonly otherPublicIP?: string
+}
+
 /**
  * Where leases live (etcd, or the Kubernetes API). The allocation rules live in the
  * implementation; backends only acquire, and consume the watch.
@@ -19,6 +28,11 @@ export interface SubnetManager {
   watchLeases(own: Lease | undefined, signal: AbortSignal): AsyncIterable<LeaseWatchResult>
   /** Changes to our own lease; a 'removed' event means it was revoked. */
   watchLease(own: Lease, signal: AbortSignal): AsyncIterable<LeaseWatchResult>
+  /**
+   * Writes our lease back over our key after another writer replaced or deleted it (etcd only;
+   * without it, a deleted key ends the daemon as in flannel).
+   */
+  reclaimLease?(lease: Lease, signal: AbortSignal, options?: { readonly onlyIfAbsent?: boolean }): Promise<ReclaimedLease>
   /**
    * Runs once the host serves (flannel's CompleteLease): the kube manager sets the node's
    * NetworkUnavailable condition. Background work: it retries on its own and never stops the daemon.

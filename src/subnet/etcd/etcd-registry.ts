@@ -183,6 +183,27 @@ export class EtcdRegistry implements Registry {
     return writtenRecord(key, value, leaseId, res.header, ttlSeconds)
   }
 
+  async replaceSubnet(prefix: string, key: string, value: string, ttlSeconds: number, expectedModRevision: string | undefined, signal: AbortSignal): Promise<SubnetRecord> {
+    if (expectedModRevision === undefined) return this.createSubnet(prefix, key, value, ttlSeconds, signal)
+    const full = b64(subnetsPrefix(prefix) + key)
+    const leaseId = ttlSeconds > 0 ? await this.grant(ttlSeconds, signal) : '0'
+    let res: { header?: Header; succeeded?: boolean }
+    try {
+      res = await this.client.call('/v3/kv/txn', {
+        compare: [{ target: 'MOD', key: full, result: 'EQUAL', mod_revision: expectedModRevision }],
+        success: [{ request_put: { key: full, value: b64(value), ...(leaseId === '0' ? {} : { lease: leaseId }) } }],
+      }, signal)
+    } catch (err) {
+      await this.revokeQuietly(leaseId)
+      throw err
+    }
+    if (!res.succeeded) {
+      await this.revokeQuietly(leaseId)
+      throw new WeftError('LEASE_CONFLICT', `subnet ${key} changed again meanwhile`, { details: { key } })
+    }
+    return writtenRecord(key, value, leaseId, res.header, ttlSeconds)
+  }
+
   async deleteSubnet(prefix: string, key: string, signal: AbortSignal): Promise<void> {
     await this.client.call('/v3/kv/deleterange', { key: b64(subnetsPrefix(prefix) + key) }, signal)
   }

@@ -7,13 +7,13 @@
 import { WeftError, isWeftError } from '../../errors.ts'
 import { type IpNet, formatCidr, formatIp, ipEqual, netOverlaps } from '../../ip/ip.ts'
 import type { Lease, LeaseAttrs, LeaseWatchResult } from '../../lease/lease.ts'
-import { encodeLeaseAttrs } from '../../lease/lease-codec.ts'
+import { decodeLeaseAttrs, encodeLeaseAttrs } from '../../lease/lease-codec.ts'
 import { formatSubnetKey } from '../../lease/subnet-key.ts'
 import { type RandomFn, allocateSubnet, isSubnetCompatible } from '../../lease/subnet-allocator.ts'
 import type { Logger } from '../../log/logger.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { FamilyConfig, NetworkConfig } from '../../config/network-config.ts'
-import type { SubnetManager } from '../subnet-manager.ts'
+import type { ReclaimedLease, SubnetManager } from '../subnet-manager.ts'
 import type { Registry, SubnetListing, SubnetRecord } from './registry.ts'
 import { GarbageReporter, type ParsedEntry, parseEntry } from './lease-entries.ts'
 import type { StoreRecorder } from '../../metrics/recorder.ts'
@@ -126,6 +126,31 @@ export class EtcdSubnetManager implements SubnetManager {
     const key = formatSubnetKey(lease.subnet, lease.ipv6Subnet)
     const record = await this.registry.updateSubnet(this.prefix, key, encodeLeaseAttrs(lease.attrs), this.ttl, signal)
     return this.withRecord(lease, record)
+  }
+
+  /**
+   * Our key back as we wrote it: re-created when absent, rewritten (conditional on the revision
+   * just read) when another writer put something else (left alone with `onlyIfAbsent`). A
+   * reservation (no expiration) stays one.
+   */
+  async reclaimLease(lease: Lease, signal: AbortSignal, options: { readonly onlyIfAbsent?: boolean } = {}): Promise<ReclaimedLease> {
+    if (!lease.subnet) throw new WeftError('INVALID_INPUT', 'lease subnet: required by the etcd subnet manager')
+    const key = formatSubnetKey(lease.subnet, lease.ipv6Subnet)
+    const value = encodeLeaseAttrs(lease.attrs)
+    const ttl = lease.expiration === undefined ? 0 : this.ttl
+    for (let attempt = 1; ; attempt++) {
+      const record = await this.registry.getSubnet(this.prefix, key, signal)
+      if (record?.value === value) return { lease: this.withRecord(lease, record), found: 'ours' }
+      if (record && options.onlyIfAbsent) return { lease, found: 'other', otherPublicIP: storedPublicIP(record.value) }
+      try {
+        const written = await this.registry.replaceSubnet(this.prefix, key, value, ttl, record?.modRevision, signal)
+        if (!record) return { lease: this.withRecord(lease, written), found: 'absent' }
+        return { lease: this.withRecord(lease, written), found: 'other', otherPublicIP: storedPublicIP(record.value) }
+      } catch (err) {
+        // The key moved between our read and our write: read it again, a few times.
+        if (!isWeftError(err, 'LEASE_CONFLICT') || attempt >= RACE_RETRIES) throw err
+      }
+    }
   }
 
   watchLeases(own: Lease | undefined, signal: AbortSignal): AsyncIterable<LeaseWatchResult> {
@@ -299,6 +324,15 @@ export class EtcdSubnetManager implements SubnetManager {
 function isOwnedBy(lease: Lease, attrs: LeaseAttrs): boolean {
   if (attrs.publicIP) return ipEqual(lease.attrs.publicIP, attrs.publicIP)
   return attrs.publicIPv6 !== undefined && ipEqual(lease.attrs.publicIPv6, attrs.publicIPv6)
+}
+
+/** The PublicIP a stored value names, for the log; never the whole value. */
+function storedPublicIP(value: string): string {
+  try {
+    return publicIPText(decodeLeaseAttrs(value)) || 'none'
+  } catch {
+    return 'not a lease'
+  }
 }
 
 function publicIPText(attrs: LeaseAttrs): string {

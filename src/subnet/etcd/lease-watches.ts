@@ -76,8 +76,9 @@ async function listLeases(deps: WatchDeps, signal: AbortSignal): Promise<{ lease
 }
 
 /**
- * Our own key: first a snapshot of [own] (or [] when it is gone), then 'added' with the new
- * expiration on every write and 'removed' on delete or expiry. TTL is looked up only here.
+ * Our own key: first a snapshot of [lease] (or [] when it is gone), then 'added' with the stored
+ * attributes and expiration on every write (another writer's too: the keeper compares) and
+ * 'removed' on delete, expiry, or a value that is not a lease. TTL is looked up only here.
  */
 export async function* watchOwnLease(deps: WatchDeps, key: string, own: Lease, signal: AbortSignal): AsyncGenerator<LeaseWatchResult> {
   const { registry, prefix, logger } = deps
@@ -91,7 +92,7 @@ export async function* watchOwnLease(deps: WatchDeps, key: string, own: Lease, s
         const revision = record?.storeRevision ?? (await registry.listSubnets(prefix, signal)).revision
         from = next(revision)
         failures = 0
-        const lease = record ? toOwnLease(deps, record, own) : undefined
+        const lease = record ? toOwnLease(deps, record) : undefined
         if (!lease && present) {
           present = false
           yield { kind: 'snapshot', leases: [] }
@@ -112,11 +113,10 @@ export async function* watchOwnLease(deps: WatchDeps, key: string, own: Lease, s
           }
           // One TTL lookup per write of our own key (renewals: once a day).
           const record = await registry.getSubnet(prefix, key, signal)
-          const lease = record ? toOwnLease(deps, record, own) : undefined
-          if (lease) {
-            present = true
-            events.push({ type: 'added', lease })
-          }
+          const lease = record ? toOwnLease(deps, record) : undefined
+          present = lease !== undefined
+          // Garbage over our key is no lease: to its readers, as good as deleted.
+          events.push(lease ? { type: 'added', lease } : { type: 'removed', lease: own })
         }
         if (events.length > 0) yield { kind: 'events', events }
       }
@@ -145,14 +145,9 @@ function toEvents(batch: RegistryWatchBatch, garbage: GarbageReporter): LeaseEve
   return events
 }
 
-function toOwnLease(deps: WatchDeps, record: SubnetRecord, own: Lease): Lease | undefined {
+function toOwnLease(deps: WatchDeps, record: SubnetRecord): Lease | undefined {
   const expiration = record.ttlSeconds === undefined ? undefined : deps.clock.now() + record.ttlSeconds * 1000
-  const parsed = parseEntry(record, deps.garbage, expiration)
-  // Garbage written over our key: keep our attrs, the key is still ours.
-  if (!parsed) return undefined
-  if (parsed.lease) return parsed.lease
-  const { expiration: _e, ...rest } = own
-  return { ...rest, ...(expiration === undefined ? {} : { expiration }), revision: record.modRevision }
+  return parseEntry(record, deps.garbage, expiration)?.lease
 }
 
 /** Sleeps; false when aborted meanwhile. */

@@ -135,6 +135,16 @@ export class MemoryRegistry implements Registry {
     return this.record(prefix, key) as SubnetRecord
   }
 
+  async replaceSubnet(prefix: string, key: string, value: string, ttlSeconds: number, expectedModRevision: string | undefined, signal: AbortSignal): Promise<SubnetRecord> {
+    this.enter('replaceSubnet', signal)
+    const full = subnetsPrefix(prefix) + key
+    const existing = this.data.get(full)
+    const current = existing === undefined ? undefined : String(existing.modRevision)
+    if (current !== expectedModRevision) throw new WeftError('LEASE_CONFLICT', `subnet ${key} changed again meanwhile`, { details: { key } })
+    this.put(full, value, ttlSeconds > 0 ? this.grant(ttlSeconds) : 0n)
+    return this.record(prefix, key) as SubnetRecord
+  }
+
   async deleteSubnet(prefix: string, key: string, signal: AbortSignal): Promise<void> {
     this.enter('deleteSubnet', signal)
     this.remove(subnetsPrefix(prefix) + key)

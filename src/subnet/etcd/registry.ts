@@ -89,6 +89,12 @@ export interface Registry {
    * lease is a reservation and stays one: it is rewritten without TTL.
    */
   updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, listed?: ListedSubnet): Promise<SubnetRecord>
+  /**
+   * Writes the key only while it is as last seen: at `expectedModRevision`, or absent when that is
+   * undefined (LEASE_CONFLICT otherwise), attached to a fresh TTL lease (`ttlSeconds` 0: none).
+   * Used to take our key back from another writer; that writer's lease is left alone.
+   */
+  replaceSubnet(prefix: string, key: string, value: string, ttlSeconds: number, expectedModRevision: string | undefined, signal: AbortSignal): Promise<SubnetRecord>
   deleteSubnet(prefix: string, key: string, signal: AbortSignal): Promise<void>
   /** Changes under `<prefix>/subnets/` from `fromRevision` on; throws REGISTRY_COMPACTED if it is gone. */
   watchSubnets(prefix: string, fromRevision: string, signal: AbortSignal): AsyncIterable<RegistryWatchBatch>

@@ -66,13 +66,19 @@ test('the config is retried until it appears', async () => {
   assert.equal(await running, 'stopped')
 })
 
-test('deleting our lease key ends the daemon with lease-revoked', async () => {
+test('deleting our lease key: the daemon re-creates it and keeps running', async () => {
   const bed = setup('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}')
-  const running = runDaemon(settings, bed.parts, new AbortController().signal)
+  const ac = new AbortController()
+  const running = runDaemon(settings, bed.parts, ac.signal)
   await until(() => bed.written.length === 1)
   const listing = await bed.registry.listSubnets(PREFIX, new AbortController().signal)
-  await bed.registry.deleteSubnet(PREFIX, listing.entries[0]?.key as string, new AbortController().signal)
-  assert.equal(await running, 'lease-revoked')
+  const key = listing.entries[0]?.key as string
+  await bed.registry.deleteSubnet(PREFIX, key, new AbortController().signal)
+  await until(() => (bed.registry.calls['replaceSubnet'] ?? 0) === 1)
+  const back = await bed.registry.getSubnet(PREFIX, key, new AbortController().signal)
+  assert.equal(back?.value, listing.entries[0]?.value)
+  ac.abort()
+  assert.equal(await running, 'stopped')
 })
 
 test('a backend that cannot load fails with its error and writes nothing', async () => {

@@ -106,6 +106,27 @@ export function registryContract(name: string, setup: () => Promise<RegistryHarn
     await h.registry.releaseLease(third)
   })
 
+  test(`${name}: replace writes only while the key is as last seen, with a fresh TTL lease (or none)`, { skip }, async () => {
+    const h = await setup()
+    const P = prefix()
+    const K = '10.1.7.0-24'
+    await h.rawPut(`${P}/subnets/${K}`, 'theirs')
+    const seen = (await h.registry.getSubnet(P, K, signal))!
+    const mine = await h.registry.replaceSubnet(P, K, 'ours', 60, seen.modRevision, signal)
+    assert.notEqual(mine.leaseId, '0')
+    const stored = (await h.registry.getSubnet(P, K, signal))!
+    assert.equal(stored.value, 'ours')
+    assert.ok(stored.ttlSeconds !== undefined && stored.ttlSeconds > 50)
+    // Stale revision, or "absent" while present: LEASE_CONFLICT and the value stays.
+    await assert.rejects(h.registry.replaceSubnet(P, K, 'late', 60, seen.modRevision, signal), (err: unknown) => isWeftError(err, 'LEASE_CONFLICT'))
+    await assert.rejects(h.registry.replaceSubnet(P, K, 'late', 60, undefined, signal), (err: unknown) => isWeftError(err, 'LEASE_CONFLICT'))
+    assert.equal((await h.registry.getSubnet(P, K, signal))!.value, 'ours')
+    await h.registry.deleteSubnet(P, K, signal)
+    const back = await h.registry.replaceSubnet(P, K, 'reserved', 0, undefined, signal)
+    assert.equal(back.leaseId, '0')
+    assert.equal((await h.registry.getSubnet(P, K, signal))!.ttlSeconds, undefined)
+  })
+
   test(`${name}: list returns only this prefix's subnets in key order at one revision; delete removes`, { skip }, async () => {
     const h = await setup()
     const P = prefix()
