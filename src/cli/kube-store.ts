@@ -50,7 +50,8 @@ export async function openKubeSubnetManager(inputs: KubeOpenInputs, signal: Abor
   }
 }
 
-async function readNetConf(path: string, parse: (json: string) => NetworkConfig): Promise<NetworkConfig> {
+/** Reads and parses net-conf.json; each failure names --net-config-path. */
+export async function readNetConf(path: string, parse: (json: string) => NetworkConfig): Promise<NetworkConfig> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
