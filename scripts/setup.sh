@@ -2,12 +2,13 @@
 # Installs everything weft's demo and tests need on a fresh Debian machine (run as root):
 # Debian packages that are missing, the npm dependencies, and the built bundles.
 # (prometheus: only for promtool, which checks /metrics in the tests; its service is not used.)
+# (chromium: the dashboard test drives it headless over a pipe; ethtool: weft doctor reads checksum offload.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in etcd-server etcd-client iproute2 iptables nftables tcpdump iperf3 containernetworking-plugins kmod procps iputils-ping util-linux binutils prometheus; do
+for pkg in etcd-server etcd-client iproute2 iptables nftables tcpdump iperf3 containernetworking-plugins kmod procps iputils-ping util-linux binutils prometheus ethtool chromium; do
   have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

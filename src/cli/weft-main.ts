@@ -14,6 +14,7 @@ const USAGE = `Usage: weft COMMAND [ARGS] [--etcd-endpoints=URLS] [--etcd-prefix
 Commands:
   config get                 print the network config JSON
   config set FILE [--force]  validate FILE and write it as the network config
+  dashboard --hosts H:P,...  serve the live cluster page (--listen ADDR, loopback by default)
   doctor [--json] [FLAGS]    find what breaks the overlay on this host (takes weftd's flags)
   leases [--json]            list leases: subnet, public IP, backend, VTEP MAC, expires in
   reserve SUBNET PUBLICIP    reserve SUBNET for the host with PUBLICIP (a key without TTL)
@@ -28,6 +29,7 @@ export async function runWeft(argv: readonly string[], env: NodeJS.ProcessEnv, s
   if (env.CNI_COMMAND !== undefined && env.CNI_COMMAND !== '') return runCni(env)
   // doctor takes every weftd flag, not only the store's: its own parser.
   if (argv[0] === 'doctor') return (await import('./commands/doctor.ts')).runDoctor(argv.slice(1), env, signal)
+  if (argv[0] === 'dashboard') return (await import('./commands/dashboard.ts')).runDashboard(argv.slice(1), signal)
   let registry: Registry | undefined
   try {
     const args = parseWeftArgs(argv, env, ['json', 'force'])

@@ -8,6 +8,7 @@ import { runWeft } from './weft-main.ts'
 
 const controller = new AbortController()
 process.on('SIGINT', () => controller.abort(new Error('interrupted')))
+process.on('SIGTERM', () => controller.abort(new Error('terminated')))
 runWeft(process.argv.slice(2), process.env, controller.signal).then(
   (code) => { process.exitCode = code },
   (err: unknown) => {

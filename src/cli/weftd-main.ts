@@ -121,6 +121,9 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     const linux = new LinuxKernel({ logger: logger.child({ component: 'kernel' }) })
     kernel = endpoint ? (await import('../metrics/metrics-server.ts')).instrumentKernel(linux, endpoint.metrics) : linux
     startHeapTrim({ intervalMs: 5000, releaseMalloc: () => libc().mallocTrim(0), releaseFilePages: () => releaseCleanFilePages(libc().madvise) }, signal)
+    let chosen: ExternalInterface | undefined
+    const kubeOnInterface = onInterface
+    onInterface = (iface) => { chosen = iface; kubeOnInterface?.(iface) }
     const parts = { ...(await daemonParts(effective, subnetManager, kernel, logger, previous, health, onInterface)), ...(metrics ? { metrics } : {}), leaseRecorder: status }
     const writeSubnetEnv = parts.writeSubnetEnv
     parts.writeSubnetEnv = async (input) => {
@@ -131,6 +134,7 @@ export async function runWeftd(argv: readonly string[], env: NodeJS.ProcessEnv, 
     parts.onReady = () => {
       status.setReady()
       onReady?.()
+      if (health) startProbeRow(health, kernel!, () => chosen, status, signal)
     }
     const outcome = await runDaemon({ subnetFile: options.subnetFile, renewMarginMinutes: options.subnetLeaseRenewMargin, ipMasq: options.ipMasq, trafficRulesFirst: options.ipMasq || options.iptablesForwardRules }, parts, signal)
     logger.info('exiting cleanly', { reason: outcome })
@@ -196,6 +200,20 @@ async function daemonParts(options: DaemonOptions, subnetManager: SubnetManager,
     onReady: () => health?.setReady(),
   }
 }
+
+/**
+ * After the daemon is ready, the health port also serves this host's probe row (/probes, read by
+ * `weft dashboard`). The probe code is imported then, never on the way to the first lease.
+ */
+function startProbeRow(health: HealthServer, kernel: Kernel, iface: () => ExternalInterface | undefined, status: DaemonStatus, signal: AbortSignal): void {
+  if (probeRowsOn.has(health)) return
+  probeRowsOn.add(health)
+  void import('../dashboard/probe-row.ts').then((m) => {
+    const publicIp = (): string | undefined => { const a = iface()?.extAddr; return a ? formatIp(a) : undefined }
+    health.route('/probes', m.probeRowRoute({ kernel, port: health.port, status: () => status.report(), publicIp }, signal))
+  })
+}
+const probeRowsOn = new WeakSet<HealthServer>()
 
 /**
  * Log lines go to fd 2 directly, as flanneld's glog does: synchronous and in order, without the

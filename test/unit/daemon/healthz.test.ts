@@ -31,3 +31,19 @@ test('a port already in use is a usage error naming the flag', async () => {
     await first.close()
   }
 })
+
+test('a route added after start is served; other paths stay 404', async () => {
+  const server = await startHealthServer('127.0.0.1', 0)
+  try {
+    const base = `http://127.0.0.1:${server.port}`
+    assert.equal((await fetch(`${base}/probes`)).status, 404)
+    server.route('/probes', () => ({ status: 200, contentType: 'application/json', body: '{"probes":[]}' }))
+    const r = await fetch(`${base}/probes?x=1`)
+    assert.equal(r.status, 200)
+    assert.deepEqual(await r.json(), { probes: [] })
+    assert.equal((await fetch(`${base}/other`)).status, 404)
+    assert.equal((await fetch(`${base}/healthz`)).status, 200)
+  } finally {
+    await server.close()
+  }
+})
