@@ -16,6 +16,7 @@ import { parseVxlanOptions } from './vxlan/vxlan-options.ts'
 import { parseAwsVpcOptions } from './aws-vpc/aws-vpc-options.ts'
 import { parseGceOptions } from './gce/gce-options.ts'
 import { parseAliVpcOptions } from './ali-vpc/ali-vpc-options.ts'
+import { parseExtensionOptions } from './extension/extension-options.ts'
 
 /** Map from lower-cased flannel type string to its definition. */
 export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
@@ -37,6 +38,8 @@ export const backendRegistry: BackendRegistry = Object.freeze({
   'aws-vpc': define('aws-vpc', parseAwsVpcOptions, () => import('./aws-vpc/aws-vpc.ts').then((m) => m.awsVpc)),
   gce: define('gce', parseGceOptions, () => import('./gce/gce.ts').then((m) => m.gce)),
   'ali-vpc': define('ali-vpc', parseAliVpcOptions, () => import('./ali-vpc/ali-vpc.ts').then((m) => m.aliVpc)),
+  // extension runs the operator's commands; its JavaScript only waits for them.
+  extension: define('extension', parseExtensionOptions, () => import('./extension/extension.ts').then((m) => m.extension), { hotCode: false }),
 })
 
 /** The registry's type strings, in declaration order (used in "expected one of ..." messages). */
