@@ -41,6 +41,11 @@ export interface PeerHooks {
   explainFailure?(failure: ApplyFailure): string | undefined
   /** Device indexes whose neighbours / FDB entries the periodic check lists. */
   deviceIndexes?(): readonly number[]
+  /**
+   * Entries of kinds the kernel has no notifications for (WireGuard peers), listed by the
+   * periodic check so that one changed or deleted by hand is repaired there.
+   */
+  listEntries?(): Promise<readonly KernelEntry[]>
 }
 
 type PeerState = 'ok' | 'failed' | 'applying'
@@ -379,6 +384,7 @@ export class PeerReconciler {
     for (const index of this.hooks.deviceIndexes?.() ?? []) {
       for (const fdb of await kernel.listFdb(index)) add({ kind: 'fdb', fdb })
     }
+    for (const entry of (await this.hooks.listEntries?.()) ?? []) add(entry)
     return out
   }
 }

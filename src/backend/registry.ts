@@ -17,6 +17,7 @@ import { parseAwsVpcOptions } from './aws-vpc/aws-vpc-options.ts'
 import { parseGceOptions } from './gce/gce-options.ts'
 import { parseAliVpcOptions } from './ali-vpc/ali-vpc-options.ts'
 import { parseExtensionOptions } from './extension/extension-options.ts'
+import { parseWireGuardOptions, type WireGuardOptions } from './wireguard/wireguard-options.ts'
 
 /** Map from lower-cased flannel type string to its definition. */
 export type BackendRegistry = Readonly<Record<string, BackendDefinition>>
@@ -39,6 +40,7 @@ export const backendRegistry: BackendRegistry = Object.freeze({
   gce: define('gce', parseGceOptions, () => import('./gce/gce.ts').then((m) => m.gce)),
   'ali-vpc': define('ali-vpc', parseAliVpcOptions, () => import('./ali-vpc/ali-vpc.ts').then((m) => m.aliVpc)),
   // extension runs the operator's commands; its JavaScript only waits for them.
+  wireguard: define('wireguard', parseWireGuardOptions, () => import('./wireguard/wireguard.ts').then((m) => (o: WireGuardOptions, d: BackendDeps) => m.wireguard(o, d))),
   extension: define('extension', parseExtensionOptions, () => import('./extension/extension.ts').then((m) => m.extension), { hotCode: false }),
 })
 

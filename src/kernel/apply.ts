@@ -8,7 +8,7 @@
  * "Already exists" on install and "not found" on delete count as success (cilium treats ESRCH
  * on delete the same way): the goal is the end state, not the transition.
  */
-import type { FdbEntry, Kernel, Neigh, Route } from './kernel.ts'
+import type { FdbEntry, Kernel, Neigh, Route, WireGuardPeer } from './kernel.ts'
 import { isKernelErrno } from './kernel-error.ts'
 import { formatCidr, formatIp, ipEqual, netEqual } from '../ip/ip.ts'
 
@@ -17,6 +17,8 @@ export type KernelEntry =
   | { readonly kind: 'neigh'; readonly neigh: Neigh }
   | { readonly kind: 'fdb'; readonly fdb: FdbEntry }
   | { readonly kind: 'route'; readonly route: Route }
+  /** A WireGuard peer on a device, keyed by its public key. */
+  | { readonly kind: 'wgpeer'; readonly device: string; readonly peer: WireGuardPeer }
 
 const MAIN_TABLE = 254
 
@@ -48,6 +50,8 @@ export function computeKey(entry: KernelEntry): string {
       return `neigh|${entry.neigh.index}|${entry.neigh.ip.family}|${entry.neigh.ip.value.toString(16)}`
     case 'fdb':
       return `fdb|${entry.fdb.index}|${entry.fdb.mac.toLowerCase()}`
+    case 'wgpeer':
+      return `wgpeer|${entry.device}|${entry.peer.publicKey}`
   }
 }
 
@@ -64,6 +68,11 @@ export function describeEntry(entry: KernelEntry): string {
       return `neigh ${formatIp(entry.neigh.ip)} lladdr ${entry.neigh.mac ?? '-'} dev ${entry.neigh.index}`
     case 'fdb':
       return `fdb ${entry.fdb.mac}${entry.fdb.dst ? ` dst ${formatIp(entry.fdb.dst)}` : ''} dev ${entry.fdb.index}`
+    case 'wgpeer': {
+      const { peer } = entry
+      const endpoint = peer.endpoint ? ` endpoint ${formatIp(peer.endpoint.ip)}:${peer.endpoint.port}` : ''
+      return `wireguard peer ${peer.publicKey}${endpoint} allowed-ips ${peer.allowedIPs.map(formatCidr).join(',')} dev ${entry.device}`
+    }
   }
 }
 
@@ -92,7 +101,16 @@ export function entryMatches(desired: KernelEntry, actual: KernelEntry): boolean
   if (desired.kind === 'fdb' && actual.kind === 'fdb') {
     return desired.fdb.dst === undefined || ipEqual(desired.fdb.dst, actual.fdb.dst)
   }
+  if (desired.kind === 'wgpeer' && actual.kind === 'wgpeer') return wgPeerMatches(desired.peer, actual.peer)
   return false
+}
+
+function wgPeerMatches(d: WireGuardPeer, a: WireGuardPeer): boolean {
+  if ((d.presharedKey ?? '') !== (a.presharedKey ?? '')) return false
+  if ((d.persistentKeepalive ?? 0) !== (a.persistentKeepalive ?? 0)) return false
+  if (d.endpoint && (!a.endpoint || !ipEqual(d.endpoint.ip, a.endpoint.ip) || d.endpoint.port !== a.endpoint.port)) return false
+  const text = (nets: readonly WireGuardPeer['allowedIPs'][number][]): string => nets.map(formatCidr).sort().join(',')
+  return text(d.allowedIPs) === text(a.allowedIPs)
 }
 
 async function install(kernel: Kernel, entry: KernelEntry): Promise<void> {
@@ -101,6 +119,7 @@ async function install(kernel: Kernel, entry: KernelEntry): Promise<void> {
       case 'neigh': return await kernel.replaceNeigh(entry.neigh)
       case 'fdb': return await kernel.replaceFdb(entry.fdb)
       case 'route': return await kernel.replaceRoute(entry.route)
+      case 'wgpeer': return await kernel.configureWireGuard(entry.device, { peers: [entry.peer] })
     }
   } catch (err) {
     if (isKernelErrno(err, 'EEXIST')) return
@@ -115,6 +134,8 @@ export async function removeEntry(kernel: Kernel, entry: KernelEntry): Promise<v
       case 'neigh': return await kernel.deleteNeigh(entry.neigh)
       case 'fdb': return await kernel.deleteFdb(entry.fdb)
       case 'route': return await kernel.deleteRoute(entry.route)
+      // Removing an absent peer is not an error for WireGuard.
+      case 'wgpeer': return await kernel.configureWireGuard(entry.device, { removePeers: [entry.peer.publicKey] })
     }
   } catch (err) {
     if (isKernelErrno(err, 'ENOENT', 'ESRCH', 'ENODEV')) return

@@ -115,6 +115,41 @@ export interface TunDevice {
   close(): void
 }
 
+/** A WireGuard peer as configured on a device (keys in base64, as `wg` prints them). */
+export interface WireGuardPeer {
+  readonly publicKey: string
+  readonly presharedKey?: string
+  readonly endpoint?: { readonly ip: IpAddr; readonly port: number }
+  readonly allowedIPs: readonly IpNet[]
+  /** Seconds; 0 or absent = off. */
+  readonly persistentKeepalive?: number
+}
+
+/** A WireGuard device's configuration (`wg show <dev> dump`). */
+export interface WireGuardState {
+  readonly publicKey?: string
+  readonly listenPort: number
+  readonly peers: readonly WireGuardPeer[]
+}
+
+/** A change to a WireGuard device (wgctrl's Config): peers are upserted or removed by public key. */
+export interface WireGuardChange {
+  readonly privateKey?: string
+  readonly listenPort?: number
+  readonly replacePeers?: boolean
+  /** Each peer's allowed IPs replace its previous ones. */
+  readonly peers?: readonly WireGuardPeer[]
+  readonly removePeers?: readonly string[]
+}
+
+export interface WireGuardSpec {
+  readonly name: string
+  readonly mtu: number
+}
+
+/** How a WireGuard device is implemented: the kernel module, or wireguard-go on a TUN device. */
+export type WireGuardImpl = 'kernel' | 'userspace'
+
 export type KernelEvent =
   | { readonly kind: 'link'; readonly action: 'new' | 'del'; readonly link: Link }
   | { readonly kind: 'addr'; readonly action: 'new' | 'del'; readonly addr: Addr }
@@ -131,6 +166,16 @@ export interface Kernel {
   createVxlan(spec: VxlanSpec): Promise<Link>
   /** Opens (creating if needed) a TUN device with IFF_TUN|IFF_NO_PI. */
   openTun(spec: TunSpec): Promise<TunDevice>
+  /**
+   * Creates a WireGuard device: the kernel's (`ip link add type wireguard`) when the module is
+   * there, else a userspace one (wireguard-go on a TUN device, owned by this Kernel and stopped
+   * by deleteLink or close). EEXIST when a link of that name exists.
+   */
+  createWireGuard(spec: WireGuardSpec): Promise<{ readonly link: Link; readonly impl: WireGuardImpl }>
+  /** Applies a change to a WireGuard device (ENODEV when there is none of that name). */
+  configureWireGuard(name: string, change: WireGuardChange): Promise<void>
+  /** The device's configuration; undefined when no WireGuard device has that name. */
+  getWireGuard(name: string): Promise<WireGuardState | undefined>
   setLink(index: number, change: { up?: boolean; mtu?: number; mac?: string }): Promise<void>
   deleteLink(index: number): Promise<void>
 

@@ -9,6 +9,7 @@ import { koffi } from './koffi.ts'
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number
   bind(fd: number, addr: Buffer, len: number): number
+  listen(fd: number, backlog: number): number
   send(fd: number, buf: Buffer, len: number, flags: number): number
   recv(fd: number, buf: Buffer, len: number, flags: number): number
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number
@@ -35,6 +36,7 @@ export function libc(): Libc {
   }
   const socket = fn('int socket(int, int, int)')
   const bind = fn('int bind(int, void *, int)')
+  const listen = fn('int listen(int, int)')
   const send = fn('long send(int, void *, unsigned long, int)')
   const recv = fn('long recv(int, void *, unsigned long, int)')
   const setsockopt = fn('int setsockopt(int, int, int, void *, int)')
@@ -47,6 +49,7 @@ export function libc(): Libc {
   cached = {
     socket: (d, t, p) => socket(d, t, p),
     bind: (fd, a, l) => bind(fd, a, l),
+    listen: (fd, b) => listen(fd, b),
     send: (fd, b, l, f) => send(fd, b, l, f),
     recv: (fd, b, l, f) => recv(fd, b, l, f),
     setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
@@ -71,6 +74,8 @@ export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`
 }
 
+export const AF_UNIX = 1
+export const SOCK_STREAM = 1
 export const AF_NETLINK = 16
 export const SOCK_RAW = 3
 export const SOCK_NONBLOCK = 0o4000

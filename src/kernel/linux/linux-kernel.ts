@@ -17,7 +17,9 @@ import { describeAddr, describeFdb, describeLink, describeNeigh, describeRoute }
 import { KernelError } from '../kernel-error.ts'
 import type {
   Addr, FdbEntry, Kernel, KernelEvent, KernelEventKind, Link, Neigh, Route, RouteFilter, TunDevice, TunSpec, VxlanSpec,
+  WireGuardChange, WireGuardImpl, WireGuardSpec, WireGuardState,
 } from '../kernel.ts'
+import type { UserspaceWireGuard } from './wireguard-go.ts'
 import { inNetns, Netns } from './netns.ts'
 import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, type Attr, type NlMessage } from './netlink-codec.ts'
 import { NetlinkError, NetlinkSocket } from './netlink-socket.ts'
@@ -44,6 +46,8 @@ export class LinuxKernel implements Kernel {
   private readonly log: Logger
   private readonly names = new Map<number, string>()
   private readonly subscriptions = new Set<() => void>()
+  /** wireguard-go processes this kernel started, by device name. */
+  private readonly userspaceWg = new Map<string, UserspaceWireGuard>()
 
   constructor(options: LinuxKernelOptions = {}) {
     this.log = options.logger ?? silentLogger
@@ -96,14 +100,64 @@ export class LinuxKernel implements Kernel {
     return { name: spec.name, index: link.index, fds: [...fds], close }
   }
 
+  /**
+   * Always a userspace device (wireguard-go) for now: configuring the kernel module needs the
+   * WireGuard generic-netlink family, which weft does not speak yet, and the machines weft is
+   * tested on have no module (CONFIG_WIREGUARD unset). wireguard-go runs on any kernel with TUN.
+   */
+  async createWireGuard(spec: WireGuardSpec): Promise<{ link: Link; impl: WireGuardImpl }> {
+    const what = `wireguard ${spec.name} (wireguard-go)`
+    if (await this.getLink(spec.name)) throw new KernelError('create', what, 'EEXIST')
+    const { UserspaceWireGuard } = await import('./wireguard-go.ts')
+    const dev = UserspaceWireGuard.start(spec.name, this.ns, this.log)
+    const deadline = Date.now() + 10_000
+    let link: Link | undefined
+    while (!(link = await this.getLink(spec.name))) {
+      if (dev.spawnError) {
+        const errno = dev.spawnError.code ?? 'EIO'
+        throw new KernelError('create', `${what}: ${errno === 'ENOENT' ? 'wireguard-go is not installed (Debian package wireguard-go)' : dev.spawnError.message}`, errno)
+      }
+      if (!dev.running || Date.now() > deadline) {
+        await dev.stop()
+        throw new KernelError('create', `${what}: ${dev.running ? 'no device after 10 s' : `exited: ${dev.log.trim() || 'no output'}`}`, 'EIO')
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    this.userspaceWg.set(spec.name, dev)
+    await this.setLink(link.index, { mtu: spec.mtu })
+    return { link: { ...link, mtu: spec.mtu }, impl: 'userspace' }
+  }
+
+  async configureWireGuard(name: string, change: WireGuardChange): Promise<void> {
+    await this.wireGuardDevice(name, 'configure').configure(change)
+  }
+
+  async getWireGuard(name: string): Promise<WireGuardState | undefined> {
+    const dev = this.userspaceWg.get(name)
+    return dev?.running ? dev.get() : undefined
+  }
+
+  private wireGuardDevice(name: string, op: string): UserspaceWireGuard {
+    const dev = this.userspaceWg.get(name)
+    if (!dev?.running) throw new KernelError(op, `wireguard ${name}`, 'ENODEV')
+    return dev
+  }
+
   async setLink(index: number, change: { up?: boolean; mtu?: number; mac?: string }): Promise<void> {
     const { header, attrs } = setLinkRequest(index, change)
     await this.call('set', () => describeLink(index, this.nameOf), RTM.NEWLINK, 0, header, attrs)
   }
 
   async deleteLink(index: number): Promise<void> {
+    const name = this.names.get(index)
     await this.call('delete', () => describeLink(index, this.nameOf), RTM.DELLINK, 0, ifinfomsg(index), [])
     this.names.delete(index)
+    // A userspace WireGuard device's process ends with its TUN device: wait for it.
+    const wg = name === undefined ? undefined : this.userspaceWg.get(name)
+    if (wg && name !== undefined) {
+      this.userspaceWg.delete(name)
+      await wg.stop()
+    }
   }
 
   // ---- addresses ---------------------------------------------------------------------------
@@ -237,6 +291,8 @@ export class LinuxKernel implements Kernel {
   }
 
   close(): void {
+    for (const wg of this.userspaceWg.values()) wg.kill()
+    this.userspaceWg.clear()
     for (const stop of [...this.subscriptions]) stop()
     this.sock.close()
     this.ns?.close()

@@ -21,7 +21,9 @@ import { describeAddr, describeFdb, describeLink, describeNeigh, describeRoute, 
 import { KernelError } from '../kernel-error.ts'
 import type {
   Addr, FdbEntry, Kernel, KernelEvent, KernelEventKind, Link, Neigh, Route, RouteFilter, TunDevice, TunSpec, VxlanSpec,
+  WireGuardChange, WireGuardImpl, WireGuardSpec, WireGuardState,
 } from '../kernel.ts'
+import { MemoryWireGuard } from './memory-wireguard.ts'
 import { MemoryFdb } from './memory-fdb.ts'
 import { checkGateway, lookup, LOCAL_TABLE, MAIN_TABLE, normalizeRoute, routeKey, routeMatches } from './memory-routes.ts'
 
@@ -41,6 +43,8 @@ export interface MemoryKernelSnapshot {
   readonly neighs: Neigh[]
   readonly fdb: FdbEntry[]
   readonly sysctls: Record<string, string>
+  /** WireGuard devices' state by link name. */
+  readonly wireguard: Record<string, WireGuardState>
 }
 
 const LO = 1
@@ -56,6 +60,7 @@ export class MemoryKernel implements Kernel {
   private readonly neighs = new Map<string, Neigh>()
   private readonly fdb = new MemoryFdb()
   private readonly sysctls = new Map<string, string>()
+  private readonly wg = new Map<number, MemoryWireGuard>()
   private readonly listeners = new Set<{ kinds: ReadonlySet<KernelEventKind>; fn: (e: KernelEvent) => void }>()
   private nextIndex = 2
   private macCounter = 0
@@ -91,6 +96,7 @@ export class MemoryKernel implements Kernel {
       neighs: byKey([...this.neighs.values()], (n) => `${n.index}|${n.ip.family}|${n.ip.value.toString(16).padStart(32, '0')}`),
       fdb: this.fdb.entries(),
       sysctls: Object.fromEntries([...this.sysctls].sort()),
+      wireguard: Object.fromEntries([...this.wg].map(([i, w]) => [this.links.get(i)?.name ?? String(i), w.state()]).sort()),
     })
   }
 
@@ -159,6 +165,37 @@ export class MemoryKernel implements Kernel {
         },
       }
     }, false)
+  }
+
+  /** A `wireguard` link (the kernel module's kind; no MAC, as a real one). */
+  createWireGuard(spec: WireGuardSpec): Promise<{ link: Link; impl: WireGuardImpl }> {
+    return this.run('createWireGuard', [spec], () => {
+      if (spec.name === '' || spec.name.length > 15) throw new KernelError('create', `wireguard ${spec.name}`, 'EINVAL')
+      if (this.linkByName(spec.name)) throw new KernelError('create', `wireguard ${spec.name}`, 'EEXIST')
+      const link: Link = { index: this.nextIndex++, name: spec.name, kind: 'wireguard', mtu: spec.mtu, up: false }
+      this.links.set(link.index, link)
+      this.wg.set(link.index, new MemoryWireGuard())
+      this.emit({ kind: 'link', action: 'new', link })
+      return { link, impl: 'kernel' as const }
+    })
+  }
+
+  configureWireGuard(name: string, change: WireGuardChange): Promise<void> {
+    return this.run('configureWireGuard', [name, change], () => this.wgByName(name, 'configure').apply(change))
+  }
+
+  getWireGuard(name: string): Promise<WireGuardState | undefined> {
+    return this.run('getWireGuard', [name], () => {
+      const link = this.linkByName(name)
+      return link ? this.wg.get(link.index)?.state() : undefined
+    })
+  }
+
+  private wgByName(name: string, op: string): MemoryWireGuard {
+    const link = this.linkByName(name)
+    const dev = link && this.wg.get(link.index)
+    if (!dev) throw new KernelError(op, `wireguard ${name}`, 'ENODEV')
+    return dev
   }
 
   setLink(index: number, change: { up?: boolean; mtu?: number; mac?: string }): Promise<void> {
@@ -464,6 +501,7 @@ export class MemoryKernel implements Kernel {
     for (const r of [...this.routes.values()]) if (r.index === index) this.dropRoute(r)
     for (const [k, n] of [...this.neighs]) if (n.index === index) { this.neighs.delete(k); this.emit({ kind: 'neigh', action: 'del', neigh: n }) }
     this.fdb.removeLink(index)
+    this.wg.delete(index)
     this.links.delete(index)
     this.emit({ kind: 'link', action: 'del', link })
   }
