@@ -27,6 +27,18 @@ export interface VxlanAttrs {
   readonly gbp: boolean
 }
 
+/** An ipip tunnel's endpoints (`ip link add flannel.ipip type ipip local 10.0.0.1`). */
+export interface IpipAttrs {
+  readonly local?: IpAddr
+  /** Undefined (0.0.0.0) for a point-to-multipoint tunnel, as flannel's. */
+  readonly remote?: IpAddr
+}
+
+export interface IpipSpec extends IpipAttrs {
+  readonly name: string
+  readonly mtu?: number
+}
+
 export interface Link {
   readonly index: number
   readonly name: string
@@ -37,6 +49,7 @@ export interface Link {
   readonly mac?: string
   readonly up: boolean
   readonly vxlan?: VxlanAttrs
+  readonly ipip?: IpipAttrs
 }
 
 export interface VxlanSpec extends VxlanAttrs {
@@ -164,6 +177,8 @@ export interface Kernel {
   getLinkByIndex(index: number): Promise<Link | undefined>
   listLinks(): Promise<Link[]>
   createVxlan(spec: VxlanSpec): Promise<Link>
+  /** `ip link add <name> type ipip local <ip>`; EOPNOTSUPP when the kernel has no ipip module. */
+  createIpip(spec: IpipSpec): Promise<Link>
   /** Opens (creating if needed) a TUN device with IFF_TUN|IFF_NO_PI. */
   openTun(spec: TunSpec): Promise<TunDevice>
   /**

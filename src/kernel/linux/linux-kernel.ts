@@ -17,7 +17,7 @@ import { describeAddr, describeFdb, describeLink, describeNeigh, describeRoute }
 import { KernelError } from '../kernel-error.ts'
 import type {
   Addr, FdbEntry, Kernel, KernelEvent, KernelEventKind, Link, Neigh, Route, RouteFilter, TunDevice, TunSpec, VxlanSpec,
-  WireGuardChange, WireGuardImpl, WireGuardSpec, WireGuardState,
+  IpipSpec, WireGuardChange, WireGuardImpl, WireGuardSpec, WireGuardState,
 } from '../kernel.ts'
 import type { UserspaceWireGuard } from './wireguard-go.ts'
 import { inNetns, Netns } from './netns.ts'
@@ -26,7 +26,7 @@ import { NetlinkError, NetlinkSocket } from './netlink-socket.ts'
 import {
   addrRequest, AF_BRIDGE, afOf, decodeAddr, decodeEvent, decodeFdb, decodeLink, decodeNeigh, decodeRoute, fdbRequest,
   ifaddrmsg, ifinfomsg, linkNameAttr, ndmsg, neighRequest, routeGetRequest, routeRequest, rtmsg, RTM,
-  setLinkRequest, vxlanRequest,
+  ipipRequest, setLinkRequest, vxlanRequest,
 } from './rtnetlink-codec.ts'
 import { readSysctl, writeSysctl } from './sysctl.ts'
 import { openTunFds, TunError } from './tun.ts'
@@ -77,6 +77,14 @@ export class LinuxKernel implements Kernel {
   async createVxlan(spec: VxlanSpec): Promise<Link> {
     const what = `vxlan ${spec.name} id ${spec.vni}`
     await this.call('create', what, RTM.NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0), vxlanRequest(spec))
+    const link = await this.getLink(spec.name)
+    if (!link) throw new KernelError('create', what, 'ENODEV')
+    return link
+  }
+
+  async createIpip(spec: IpipSpec): Promise<Link> {
+    const what = `ipip ${spec.name}`
+    await this.call('create', what, RTM.NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0), ipipRequest(spec))
     const link = await this.getLink(spec.name)
     if (!link) throw new KernelError('create', what, 'ENODEV')
     return link

@@ -5,7 +5,7 @@
  */
 import type { Family, IpAddr } from '../../ip/ip.ts'
 import { macFromBytes, macToBytes } from '../describe.ts'
-import type { Addr, FdbEntry, KernelEvent, Link, Neigh, NeighState, Route, RouteScope, RouteType, VxlanAttrs } from '../kernel.ts'
+import type { Addr, FdbEntry, KernelEvent, Link, Neigh, NeighState, Route, RouteScope, RouteType, VxlanAttrs, IpipAttrs } from '../kernel.ts'
 import { be16, bytes, flag, nested, parseAttrs, str, u32, u8, type Attr, type NlMessage } from './netlink-codec.ts'
 
 export const RTM = {
@@ -22,6 +22,7 @@ export const afOf = (family: Family): number => (family === 4 ? AF_INET : AF_INE
 const IFF_UP = 1
 const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINKINFO: 18 } as const
 const INFO = { KIND: 1, DATA: 2 } as const
+const IPTUN = { LOCAL: 2, REMOTE: 3 } as const
 const VXLAN = { ID: 1, LINK: 3, LOCAL: 4, LEARNING: 7, PORT: 15, LOCAL6: 17, GBP: 23 } as const
 const IFA = { ADDRESS: 1, LOCAL: 2 } as const
 const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const
@@ -135,6 +136,16 @@ export function vxlanRequest(spec: {
   return attrs
 }
 
+/** RTM_NEWLINK attributes for an ipip tunnel (IFLA_IPTUN_LOCAL / _REMOTE). */
+export function ipipRequest(spec: { name: string; local?: IpAddr; remote?: IpAddr; mtu?: number }): Attr[] {
+  const data: Attr[] = []
+  if (spec.local) data.push(bytes(IPTUN.LOCAL, ipToBytes(spec.local)))
+  if (spec.remote) data.push(bytes(IPTUN.REMOTE, ipToBytes(spec.remote)))
+  const attrs: Attr[] = [str(IFLA.IFNAME, spec.name), nested(IFLA.LINKINFO, [str(INFO.KIND, 'ipip'), nested(INFO.DATA, data)])]
+  if (spec.mtu !== undefined) attrs.push(u32(IFLA.MTU, spec.mtu))
+  return attrs
+}
+
 export function setLinkRequest(index: number, change: { up?: boolean; mtu?: number; mac?: string }): { header: Buffer; attrs: Attr[] } {
   const attrs: Attr[] = []
   if (change.mtu !== undefined) attrs.push(u32(IFLA.MTU, change.mtu))
@@ -214,8 +225,16 @@ export function decodeLink(p: Buffer): Link | undefined {
     if (kind) link.kind = cstr(kind)
     const data = ia.get(INFO.DATA)
     if (link.kind === 'vxlan' && data) link.vxlan = decodeVxlan(parseAttrs(data))
+    if (link.kind === 'ipip' && data) link.ipip = decodeIpip(parseAttrs(data))
   }
   return link
+}
+
+function decodeIpip(d: Map<number, Buffer>): IpipAttrs {
+  const local = ipOf(d.get(IPTUN.LOCAL))
+  const remote = ipOf(d.get(IPTUN.REMOTE))
+  // 0.0.0.0 = any: reported as absent.
+  return { ...(local && local.value !== 0n ? { local } : {}), ...(remote && remote.value !== 0n ? { remote } : {}) }
 }
 
 function decodeVxlan(d: Map<number, Buffer>): VxlanAttrs {

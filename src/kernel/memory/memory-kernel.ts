@@ -21,7 +21,7 @@ import { describeAddr, describeFdb, describeLink, describeNeigh, describeRoute, 
 import { KernelError } from '../kernel-error.ts'
 import type {
   Addr, FdbEntry, Kernel, KernelEvent, KernelEventKind, Link, Neigh, Route, RouteFilter, TunDevice, TunSpec, VxlanSpec,
-  WireGuardChange, WireGuardImpl, WireGuardSpec, WireGuardState,
+  IpipSpec, WireGuardChange, WireGuardImpl, WireGuardSpec, WireGuardState,
 } from '../kernel.ts'
 import { MemoryWireGuard } from './memory-wireguard.ts'
 import { MemoryFdb } from './memory-fdb.ts'
@@ -142,6 +142,30 @@ export class MemoryKernel implements Kernel {
       this.emit({ kind: 'link', action: 'new', link })
       return link
     })
+  }
+
+  /** An `ipip` link; `withoutIpip()` makes it fail with EOPNOTSUPP, as a kernel without the module. */
+  createIpip(spec: IpipSpec): Promise<Link> {
+    return this.run('createIpip', [spec], () => {
+      const fail = (errno: string): never => { throw new KernelError('create', `ipip ${spec.name}`, errno) }
+      if (!this.ipipModule) fail('EOPNOTSUPP')
+      if (spec.name === '' || spec.name.length > 15) fail('EINVAL')
+      if (this.linkByName(spec.name)) fail('EEXIST')
+      const link: Link = {
+        index: this.nextIndex++, name: spec.name, kind: 'ipip', up: false, mtu: spec.mtu ?? 1480,
+        ipip: { ...(spec.local ? { local: spec.local } : {}), ...(spec.remote ? { remote: spec.remote } : {}) },
+      }
+      this.links.set(link.index, link)
+      this.emit({ kind: 'link', action: 'new', link })
+      return link
+    })
+  }
+
+  private ipipModule = true
+  /** Behave as a kernel without CONFIG_NET_IPIP. */
+  withoutIpip(): this {
+    this.ipipModule = false
+    return this
   }
 
   /** Creates a `tun` link; the fds are placeholders (-1) since nothing real is opened. */
