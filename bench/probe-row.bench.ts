@@ -1,8 +1,9 @@
 /**
  * What serving the probe row (/probes, issue 17) costs weftd in RSS. Four vxlan hosts with a
  * health port; after they settle, `weft dashboard` (in h4's namespace) reads h1's and h2's rows
- * once a second, so they probe their peers, while h3 is never read: the baseline in the same
- * run, at the same moments. RSS (VmRSS) of every weftd is sampled every 2 s for 30 s.
+ * once a second, so they probe their peers; h3's /healthz is read once a second by curl (the
+ * cost of being asked anything over HTTP each second); h4 is never read. Both baselines are
+ * measured in the same run, at the same moments: RSS (VmRSS) of every weftd every 2 s for 30 s.
  * Prints figures and writes bench/results/probe-row.json. Needs root.
  */
 import { writeFileSync } from 'node:fs'
@@ -31,12 +32,15 @@ async function main(): Promise<void> {
     const idle = runs.map((r) => rssMiB(r.proc.pid))
     const [h1, h2, , h4] = bed.hosts
     h4!.spawn([process.execPath, WEFT, 'dashboard', '--hosts', `${h1!.underlayIp}:${HEALTH},${h2!.underlayIp}:${HEALTH}`])
+    h4!.spawn(['sh', '-c', `while :; do curl -s -o /dev/null http://${bed.hosts[2]!.underlayIp}:${HEALTH}/healthz; sleep 1; done`])
     await sleep(5000)
     const probed: number[] = []
+    const healthPolled: number[] = []
     const unprobed: number[] = []
     for (let i = 0; i < SAMPLES; i++) {
       probed.push(rssMiB(runs[0]!.proc.pid), rssMiB(runs[1]!.proc.pid))
-      unprobed.push(rssMiB(runs[2]!.proc.pid))
+      healthPolled.push(rssMiB(runs[2]!.proc.pid))
+      unprobed.push(rssMiB(runs[3]!.proc.pid))
       await sleep(2000)
     }
     const result = {
@@ -45,14 +49,17 @@ async function main(): Promise<void> {
       backend: 'vxlan',
       idleBeforeReadsMiB: idle.map(round),
       probedMedianMiB: round(median(probed)),
+      healthzPolledMedianMiB: round(median(healthPolled)),
       unprobedMedianMiB: round(median(unprobed)),
       probedMaxMiB: round(Math.max(...probed)),
       costMiB: round(median(probed) - median(unprobed)),
+      costOverHealthzPolledMiB: round(median(probed) - median(healthPolled)),
       ratioToUnprobed: Math.round((median(probed) / median(unprobed)) * 1000) / 1000,
+      ratioToHealthzPolled: Math.round((median(probed) / median(healthPolled)) * 1000) / 1000,
       samples: SAMPLES,
     }
     writeFileSync(join(REPO, 'bench', 'results', 'probe-row.json'), JSON.stringify(result, null, 2) + '\n')
-    console.log(`probe row: weftd read once a second (probing 3 peers) median ${result.probedMedianMiB} MiB (max ${result.probedMaxMiB}); never read ${result.unprobedMedianMiB} MiB; cost ${result.costMiB} MiB (ratio ${result.ratioToUnprobed})`)
+    console.log(`probe row: weftd read once a second (probing 3 peers) median ${result.probedMedianMiB} MiB (max ${result.probedMaxMiB}); /healthz read once a second ${result.healthzPolledMedianMiB} MiB; never read ${result.unprobedMedianMiB} MiB; cost ${result.costMiB} MiB over unread (ratio ${result.ratioToUnprobed}), ${result.costOverHealthzPolledMiB} MiB over /healthz-polled (ratio ${result.ratioToHealthzPolled})`)
   } finally {
     await bed.destroy()
   }
