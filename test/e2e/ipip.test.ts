@@ -5,22 +5,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { kernelHasIpip } from '../helpers/kernel-features.ts'
 import { createTestbed, type TestHost } from '../helpers/testbed.ts'
 import { addPodPerHost, eventually, ipJson, pingAllPairs, startCluster, startWeftd } from '../helpers/weftd.ts'
 
 const root = process.getuid?.() === 0
 
-/** Whether this kernel can create an ipip device, tried in a throwaway namespace. */
-function kernelHasIpip(): boolean {
-  const ns = `weftipip${process.pid}`
-  if (spawnSync('ip', ['netns', 'add', ns]).status !== 0) return false
-  try {
-    return spawnSync('ip', ['-n', ns, 'link', 'add', 'probe0', 'type', 'ipip', 'local', '10.0.0.1']).status === 0
-  } finally {
-    spawnSync('ip', ['netns', 'del', ns])
-  }
-}
 
 const hasIpip = root && kernelHasIpip()
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'ipip' } }
