@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in etcd-server etcd-client iproute2 iptables nftables tcpdump iperf3 containernetworking-plugins kmod procps iputils-ping util-linux binutils prometheus ethtool chromium wireguard-go wireguard-tools; do
+for pkg in etcd-server etcd-client iproute2 iptables nftables tcpdump iperf3 containernetworking-plugins kmod procps iputils-ping util-linux binutils prometheus ethtool chromium wireguard-go wireguard-tools strongswan-charon; do
   have "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

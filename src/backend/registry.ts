@@ -18,6 +18,7 @@ import { parseGceOptions } from './gce/gce-options.ts'
 import { parseAliVpcOptions } from './ali-vpc/ali-vpc-options.ts'
 import { parseExtensionOptions } from './extension/extension-options.ts'
 import { parseIpipOptions } from './ipip/ipip-options.ts'
+import { parseIpsecOptions, type IpsecOptions } from './ipsec/ipsec-options.ts'
 import { parseWireGuardOptions, type WireGuardOptions } from './wireguard/wireguard-options.ts'
 
 /** Map from lower-cased flannel type string to its definition. */
@@ -42,6 +43,7 @@ export const backendRegistry: BackendRegistry = Object.freeze({
   'ali-vpc': define('ali-vpc', parseAliVpcOptions, () => import('./ali-vpc/ali-vpc.ts').then((m) => m.aliVpc)),
   // extension runs the operator's commands; its JavaScript only waits for them.
   wireguard: define('wireguard', parseWireGuardOptions, () => import('./wireguard/wireguard.ts').then((m) => (o: WireGuardOptions, d: BackendDeps) => m.wireguard(o, d))),
+  ipsec: define('ipsec', parseIpsecOptions, () => import('./ipsec/ipsec.ts').then((m) => (o: IpsecOptions, d: BackendDeps) => m.ipsec(o, d)), { hotCode: false }),
   ipip: define('ipip', parseIpipOptions, () => import('./ipip/ipip.ts').then((m) => m.ipip)),
   extension: define('extension', parseExtensionOptions, () => import('./extension/extension.ts').then((m) => m.extension), { hotCode: false }),
 })

@@ -22,11 +22,12 @@ import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
 import type { Family, IpAddr } from '../../ip/ip.ts'
 import { formatCidr, formatIp } from '../../ip/ip.ts'
-import type { Lease, LeaseAttrs, LeaseWatchResult } from '../../lease/lease.ts'
+import type { Lease, LeaseAttrs } from '../../lease/lease.ts'
 import type { Logger } from '../../log/logger.ts'
 import { WeftError } from '../../errors.ts'
 import { consumeLeaseWatch } from '../consume-lease-watch.ts'
-import { checkLease, describeLease, leaseKey, sameLease, subnetOf, SubnetIndex, type LeaseCheckContext } from '../lease-validation.ts'
+import { checkLease, describeLease, sameLease, subnetOf, SubnetIndex, type LeaseCheckContext } from '../lease-validation.ts'
+import { SerialLeaseQueue } from '../serial-lease-queue.ts'
 import { commandOk, describeOutcome, runCommand, type CommandResult } from './command.ts'
 import type { ExtensionOptions } from './extension-options.ts'
 
@@ -101,42 +102,19 @@ function startupFailure(name: string, r: CommandResult): WeftError {
 }
 
 /** The remote leases handed to SubnetAddCommand, and the serial queue of commands. */
-class ExtensionPeers {
-  signal: AbortSignal = new AbortController().signal
-  private readonly peers = new Map<string, Lease>()
+class ExtensionPeers extends SerialLeaseQueue {
   private readonly accepted = new SubnetIndex()
-  private tail: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly options: ExtensionOptions,
     private readonly ctx: LeaseCheckContext,
-    private readonly log: Logger,
-  ) {}
-
-  submit(result: LeaseWatchResult): void {
-    this.tail = this.tail.then(() => this.handle(result)).catch((err: unknown) => this.log.error('extension: handling lease events failed', {}, err))
+    log: Logger,
+  ) {
+    super(log, ctx.families, 'extension')
   }
 
-  idle(): Promise<void> {
-    return this.tail
-  }
-
-  private async handle(result: LeaseWatchResult): Promise<void> {
-    if (result.kind === 'events') {
-      for (const e of result.events) {
-        if (this.signal.aborted) return
-        if (e.type === 'added') await this.added(e.lease)
-        else await this.removed(e.lease)
-      }
-      return
-    }
-    const present = new Set(result.leases.map((l) => leaseKey(l, this.ctx.families)))
-    for (const [key, lease] of [...this.peers]) if (!present.has(key)) await this.removed(lease)
-    for (const lease of result.leases) await this.added(lease)
-  }
-
-  private async added(lease: Lease): Promise<void> {
-    const key = leaseKey(lease, this.ctx.families)
+  protected async added(lease: Lease): Promise<void> {
+    const key = this.keyOf(lease)
     const known = key === undefined ? undefined : this.peers.get(key)
     if (known && sameLease(known, lease)) return
     if (known) for (const f of this.ctx.families) { const n = subnetOf(known, f); if (n) this.accepted.delete(n, key as string) }
@@ -154,8 +132,8 @@ class ExtensionPeers {
     await this.runPeerCommand('SubnetAddCommand', this.options.subnetAddCommand, lease)
   }
 
-  private async removed(lease: Lease): Promise<void> {
-    const key = leaseKey(lease, this.ctx.families)
+  protected async removed(lease: Lease): Promise<void> {
+    const key = this.keyOf(lease)
     const known = key === undefined ? undefined : this.peers.get(key)
     // Never handed to SubnetAddCommand (ignored, refused): nothing to undo.
     if (!known) return
