@@ -15,9 +15,10 @@
  *   the device, removed exactly, re-asserted by the 10 s check when someone removed or changed
  *   one (WireGuard has no change notifications), and replayed when the device is recreated
  *   after someone deleted it. flannel does none of the repairs.
- * - Where the kernel has no WireGuard module weft runs Debian's wireguard-go (LinuxKernel, see
- *   kernel/linux/wireguard-go.ts) and says so at start. On shutdown the devices are removed, as
- *   flannel removes them.
+ * - The device is Debian's wireguard-go (LinuxKernel, see kernel/linux/wireguard-go.ts), which
+ *   runs on any kernel with TUN, and weftd says so at start: programming the kernel module (over
+ *   the WireGuard generic-netlink family) is not built yet. On shutdown the devices are removed,
+ *   as flannel removes them.
  */
 import type { Backend, BackendDeps, Network } from '../backend.ts'
 import type { NetworkConfig } from '../../config/network-config.ts'
@@ -78,7 +79,7 @@ async function registerWireGuard(options: WireGuardOptions, deps: BackendDeps, c
     throw err
   }
   if (devices.some((d) => d.impl === 'userspace')) {
-    logger.warn('the kernel has no WireGuard module: using userspace WireGuard (wireguard-go), slower than the kernel module', {})
+    logger.warn('using userspace WireGuard (wireguard-go), slower than the kernel module: weft does not program the kernel module yet', {})
   }
   return wireGuardNetwork(config, lease, deps, options, devices, families)
 }
