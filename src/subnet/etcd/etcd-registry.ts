@@ -130,23 +130,8 @@ export class EtcdRegistry implements Registry {
   }
 
   async createSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, grantedLeaseId?: string): Promise<SubnetRecord> {
-    const full = b64(subnetsPrefix(prefix) + key)
     const leaseId = ttlSeconds > 0 ? grantedLeaseId ?? (await this.grant(ttlSeconds, signal)) : '0'
-    let res: { header?: Header; succeeded?: boolean }
-    try {
-      res = await this.client.call('/v3/kv/txn', {
-        compare: [{ target: 'VERSION', key: full, result: 'EQUAL', version: '0' }],
-        success: [{ request_put: { key: full, value: b64(value), ...(leaseId === '0' ? {} : { lease: leaseId }) } }],
-      }, signal)
-    } catch (err) {
-      await this.revokeQuietly(leaseId)
-      throw err
-    }
-    if (!res.succeeded) {
-      await this.revokeQuietly(leaseId)
-      throw new WeftError('LEASE_CONFLICT', `subnet already exists: ${key}`, { details: { key } })
-    }
-    return writtenRecord(key, value, leaseId, res.header, ttlSeconds)
+    return this.putIf(prefix, key, value, leaseId, ttlSeconds, { target: 'VERSION', result: 'EQUAL', version: '0' }, `subnet already exists: ${key}`, signal)
   }
 
   async updateSubnet(prefix: string, key: string, value: string, ttlSeconds: number, signal: AbortSignal, listed?: ListedSubnet): Promise<SubnetRecord> {
@@ -185,12 +170,17 @@ export class EtcdRegistry implements Registry {
 
   async replaceSubnet(prefix: string, key: string, value: string, ttlSeconds: number, expectedModRevision: string | undefined, signal: AbortSignal): Promise<SubnetRecord> {
     if (expectedModRevision === undefined) return this.createSubnet(prefix, key, value, ttlSeconds, signal)
-    const full = b64(subnetsPrefix(prefix) + key)
     const leaseId = ttlSeconds > 0 ? await this.grant(ttlSeconds, signal) : '0'
+    return this.putIf(prefix, key, value, leaseId, ttlSeconds, { target: 'MOD', result: 'EQUAL', mod_revision: expectedModRevision }, `subnet ${key} changed again meanwhile`, signal)
+  }
+
+  /** A put under one compare, in a transaction; the granted lease is revoked when it fails. */
+  private async putIf(prefix: string, key: string, value: string, leaseId: string, ttlSeconds: number, condition: Record<string, string>, conflict: string, signal: AbortSignal): Promise<SubnetRecord> {
+    const full = b64(subnetsPrefix(prefix) + key)
     let res: { header?: Header; succeeded?: boolean }
     try {
       res = await this.client.call('/v3/kv/txn', {
-        compare: [{ target: 'MOD', key: full, result: 'EQUAL', mod_revision: expectedModRevision }],
+        compare: [{ ...condition, key: full }],
         success: [{ request_put: { key: full, value: b64(value), ...(leaseId === '0' ? {} : { lease: leaseId }) } }],
       }, signal)
     } catch (err) {
@@ -199,10 +189,11 @@ export class EtcdRegistry implements Registry {
     }
     if (!res.succeeded) {
       await this.revokeQuietly(leaseId)
-      throw new WeftError('LEASE_CONFLICT', `subnet ${key} changed again meanwhile`, { details: { key } })
+      throw new WeftError('LEASE_CONFLICT', conflict, { details: { key } })
     }
     return writtenRecord(key, value, leaseId, res.header, ttlSeconds)
   }
+
 
   async deleteSubnet(prefix: string, key: string, signal: AbortSignal): Promise<void> {
     await this.client.call('/v3/kv/deleterange', { key: b64(subnetsPrefix(prefix) + key) }, signal)
