@@ -76,7 +76,8 @@ test('extension: commands program routes, BackendData from PreStartupCommand, po
     await bed.etcdctl('del', leaseKey(l3.subnet))
     for (const h of [h1, h2]) {
       await eventually(`${h.name} removed h3's route`, async () => (await ipJson(h, ['route', 'show', 'exact', l3.subnet])).length === 0, 10_000)
-      assert.ok(logOf(h).includes(`remove ${l3.subnet} ${h3.underlayIp} ${l3.attrs.BackendData as string}`))
+      // remove.sh deletes the route before it writes its line: wait for the line too.
+      await eventually(`${h.name} logged h3's removal with its BackendData`, async () => logOf(h).includes(`remove ${l3.subnet} ${h3.underlayIp} ${l3.attrs.BackendData as string}`), 5_000)
     }
     assert.deepEqual(await pingAllPairs(pods.slice(0, 2)), [], 'h1 and h2 still reach each other')
     assert.equal(subnetOf(1), leases.find((x) => x.attrs.PublicIP === h2.underlayIp)?.subnet)
